@@ -1,0 +1,475 @@
+/* sandbox-agent: main, configuration, signals and the poll loop. */
+#include "agent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "limits.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "util.h"
+
+#define DEFAULT_LISTEN  "0.0.0.0:7777"
+#define DEFAULT_WORKDIR "/workspace"
+#define TOKEN_TTL_S     3600
+
+enum flag_kind { FLAG_STR, FLAG_LONG, FLAG_BYTES, FLAG_BOOL };
+
+struct flag {
+    const char *name;   /* --name; env SANDBOX_AGENT_NAME with '-' as '_' */
+    enum flag_kind kind;
+    size_t offset;      /* into struct config */
+    const char *help;
+};
+
+#define CFG(field) offsetof(struct config, field)
+static const struct flag flags[] = {
+    { "listen", FLAG_STR, CFG(listen), "HOST:PORT to serve on (default " DEFAULT_LISTEN ", port 0 = any)" },
+    { "workdir", FLAG_STR, CFG(workdir), "default working directory (default " DEFAULT_WORKDIR ")" },
+    { "jwt-secret-file", FLAG_STR, CFG(secret_file), "HS256 secret file (or env SANDBOX_AGENT_JWT_SECRET)" },
+    { "jwt-audience", FLAG_STR, CFG(jwt_audience), "require this aud claim" },
+    { "jwt-subject", FLAG_STR, CFG(jwt_subject), "require this sub claim" },
+    { "no-auth", FLAG_BOOL, CFG(no_auth), "serve without tokens (loopback addresses only)" },
+    { "max-running", FLAG_LONG, CFG(max_running), "processes running at once (default 128)" },
+    { "max-records", FLAG_LONG, CFG(max_records), "process records kept (default 1000)" },
+    { "output-limit", FLAG_BYTES, CFG(output_limit), "bytes kept per output stream (default 1M)" },
+    { "output-budget", FLAG_BYTES, CFG(output_budget), "bytes kept over all records (default 256M)" },
+    { "grace", FLAG_LONG, CFG(grace_s), "seconds between SIGTERM and SIGKILL (default 5)" },
+};
+#define NFLAGS (sizeof flags / sizeof flags[0])
+
+/* ---- configuration ---- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sandbox-agent [options]\n"
+               "       sandbox-agent token [--secret-file PATH] [--ttl SECONDS] [--sub S] [--aud A]\n\n"
+               "options (each also as env SANDBOX_AGENT_<NAME>, flags win):\n");
+    for (size_t i = 0; i < NFLAGS; i++)
+        fprintf(f, "  --%-17s %s\n", flags[i].name, flags[i].help);
+    fprintf(f, "  --%-17s %s\n  --%-17s %s\n", "version", "print the version", "help",
+            "print this help");
+}
+
+/* "1048576", "1024k", "1m", "2G": a non-negative count, binary suffixes. */
+static int parse_long(const char *s, int bytes, long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0)
+        return -1;
+    if (bytes && *end) {
+        int shift = (*end | 32) == 'k' ? 10 : (*end | 32) == 'm' ? 20 : (*end | 32) == 'g' ? 30 : -1;
+        if (shift < 0 || v > (1LL << (62 - shift)))
+            return -1;
+        v <<= shift;
+        end++;
+    }
+    if (*end || v > 0x7fffffffLL * 1024)
+        return -1;
+    *out = (long)v;
+    return 0;
+}
+
+static int set_flag(struct config *cfg, const struct flag *f, const char *val)
+{
+    char *field = (char *)cfg + f->offset;
+    switch (f->kind) {
+    case FLAG_STR:
+        *(const char **)field = val;
+        return 0;
+    case FLAG_BOOL:
+        *(int *)field = !val || strcmp(val, "0") != 0;
+        return 0;
+    case FLAG_LONG:
+    case FLAG_BYTES:
+        return parse_long(val, f->kind == FLAG_BYTES, (long *)field);
+    }
+    return -1;
+}
+
+static void config_defaults(struct config *cfg)
+{
+    *cfg = (struct config){
+        .listen = DEFAULT_LISTEN,
+        .workdir = DEFAULT_WORKDIR,
+        .max_running = LIMIT_MAX_RUNNING,
+        .max_records = LIMIT_MAX_RECORDS,
+        .output_limit = LIMIT_OUTPUT_BYTES,
+        .output_budget = LIMIT_OUTPUT_BUDGET,
+        .grace_s = LIMIT_GRACE_S,
+    };
+}
+
+static int config_env(struct config *cfg)
+{
+    for (size_t i = 0; i < NFLAGS; i++) {
+        char name[64] = "SANDBOX_AGENT_";
+        size_t n = strlen(name);
+        for (const char *p = flags[i].name; *p && n < sizeof name - 1; p++)
+            name[n++] = *p == '-' ? '_' : (char)(*p & ~32);
+        name[n] = 0;
+        const char *v = getenv(name);
+        if (v && *v && set_flag(cfg, &flags[i], v) < 0) {
+            fprintf(stderr, "sandbox-agent: bad value for %s: '%s'\n", name, v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Returns 0 to go on, 1 when --help/--version answered, -1 on a bad flag. */
+static int config_flags(struct config *cfg, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            usage(stdout);
+            return 1;
+        }
+        if (!strcmp(arg, "--version")) {
+            printf("sandbox-agent %s (build %s)\n", AGENT_VERSION, AGENT_BUILD);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "sandbox-agent: unexpected argument '%s' (see --help)\n", arg);
+            return -1;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct flag *f = NULL;
+        for (size_t k = 0; k < NFLAGS; k++)
+            if (strlen(flags[k].name) == nlen && !strncmp(flags[k].name, name, nlen))
+                f = &flags[k];
+        if (!f) {
+            fprintf(stderr, "sandbox-agent: unknown flag '%s' (see --help)\n", arg);
+            return -1;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val && f->kind != FLAG_BOOL) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "sandbox-agent: %s needs a value\n", arg);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (set_flag(cfg, f, val) < 0) {
+            fprintf(stderr, "sandbox-agent: bad value for --%s: '%s'\n", f->name, val);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The secret: the file's bytes with one trailing newline dropped, else the env variable. */
+static int load_secret(const char *path, struct jwt_key *key)
+{
+    unsigned char secret[LIMIT_SECRET_BYTES + 1];
+    size_t len = 0;
+    if (path) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "sandbox-agent: cannot read secret file %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+        ssize_t n;
+        while ((n = read(fd, secret + len, sizeof secret - len)) > 0)
+            len += (size_t)n;
+        close(fd);
+        if (n < 0 || len > LIMIT_SECRET_BYTES) {
+            fprintf(stderr, "sandbox-agent: secret file %s unreadable or over %d bytes\n", path,
+                    LIMIT_SECRET_BYTES);
+            return -1;
+        }
+        if (len && secret[len - 1] == '\n')
+            len--;
+    } else {
+        const char *env = getenv("SANDBOX_AGENT_JWT_SECRET");
+        if (!env || !*env)
+            return 0;
+        len = strlen(env);
+        if (len > LIMIT_SECRET_BYTES) {
+            fprintf(stderr, "sandbox-agent: SANDBOX_AGENT_JWT_SECRET over %d bytes\n", LIMIT_SECRET_BYTES);
+            return -1;
+        }
+        memcpy(secret, env, len);
+    }
+    if (len == 0) {
+        fprintf(stderr, "sandbox-agent: the JWT secret is empty\n");
+        return -1;
+    }
+    jwt_key_init(key, secret, len);
+    memset(secret, 0, sizeof secret);   /* only the key schedule stays */
+    return 1;
+}
+
+/* ---- listening ---- */
+
+static int split_hostport(const char *s, char *host, size_t cap, const char **port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return -1;
+    const char *h = s, *e = colon;
+    if (*h == '[' && e[-1] == ']')
+        h++, e--;
+    if ((size_t)(e - h) >= cap)
+        return -1;
+    memcpy(host, h, (size_t)(e - h));
+    host[e - h] = 0;
+    *port = colon + 1;
+    return **port ? 0 : -1;
+}
+
+static int is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return 0;
+}
+
+/* Binds HOST:PORT; writes the bound address into addr. */
+static int listen_on(const char *spec, int need_loopback, char *addr, size_t cap)
+{
+    char host[64];
+    const char *port;
+    if (split_hostport(spec, host, sizeof host, &port) < 0) {
+        fprintf(stderr, "sandbox-agent: --listen wants HOST:PORT, got '%s'\n", spec);
+        return -1;
+    }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo *ai;
+    int rc = getaddrinfo(host, port, &hints, &ai);
+    if (rc) {
+        fprintf(stderr, "sandbox-agent: cannot resolve '%s': %s\n", spec, gai_strerror(rc));
+        return -1;
+    }
+    if (need_loopback && !is_loopback(ai->ai_addr)) {
+        fprintf(stderr, "sandbox-agent: --no-auth is allowed on loopback addresses only\n");
+        freeaddrinfo(ai);
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        fprintf(stderr, "sandbox-agent: cannot listen on %s: %s\n", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int bound_port = 0;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip);
+        bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        snprintf(addr, cap, "[%s]:%d", ip, bound_port);
+    } else {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
+        bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        snprintf(addr, cap, "%s:%d", ip, bound_port);
+    }
+    return fd;
+}
+
+static int prepare_workdir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    if (mkdir(dir, 0755) == 0)
+        return 0;
+    fprintf(stderr, "sandbox-agent: workdir %s missing and cannot be created: %s\n", dir,
+            strerror(errno));
+    return -1;
+}
+
+/* ---- signals and the loop ---- */
+
+static int signals_block(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);   /* writes to gone peers fail with EPIPE instead */
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void on_signal(void *ctx, int fd, short revents)
+{
+    struct agent *a = ctx;
+    (void)revents;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_line("level=info event=signal signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            a->stopping++;
+            if (a->stopping == 1)
+                server_shutdown();
+        } else if (sig == SIGHUP) {
+            log_line("level=info event=signal signal=SIGHUP");
+        }
+    }
+}
+
+static void run_loop(struct agent *a)
+{
+    int64_t stop_deadline = 0;
+    for (;;) {
+        int64_t now = util_mono_us();
+        if (a->stopping && !stop_deadline)
+            stop_deadline = now + a->cfg.grace_s * 1000000;
+        if (a->stopping && (server_connections() == 0 || a->stopping > 1 || now >= stop_deadline))
+            break;
+        int64_t next = server_tick(now);
+        if (stop_deadline && (next < 0 || stop_deadline < next))
+            next = stop_deadline;
+        int timeout = next < 0 ? -1 : next <= now ? 0 : (int)((next - now + 999) / 1000);
+        log_flush();
+        if (loop_poll(timeout) < 0) {
+            log_line("level=error event=poll error=\"%s\"", strerror(errno));
+            break;
+        }
+    }
+    log_line("level=info event=stopped");
+    log_flush();
+}
+
+/* ---- sandbox-agent token ---- */
+
+static int cmd_token(int argc, char **argv)
+{
+    const char *file = NULL, *sub = NULL, *aud = NULL;
+    long ttl = TOKEN_TTL_S;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if ((!strcmp(argv[i], "--secret-file") || !strcmp(argv[i], "--jwt-secret-file")) && v)
+            file = v;
+        else if (!strcmp(argv[i], "--ttl") && v && parse_long(v, 0, &ttl) == 0)
+            ;
+        else if (!strcmp(argv[i], "--sub") && v)
+            sub = v;
+        else if (!strcmp(argv[i], "--aud") && v)
+            aud = v;
+        else {
+            fprintf(stderr, "usage: sandbox-agent token [--secret-file PATH] [--ttl SECONDS] "
+                            "[--sub S] [--aud A]\n");
+            return 2;
+        }
+        i++;
+    }
+    if (!file)
+        file = getenv("SANDBOX_AGENT_JWT_SECRET_FILE");
+    struct jwt_key key;
+    int have = load_secret(file && *file ? file : NULL, &key);
+    if (have <= 0) {
+        if (have == 0)
+            fprintf(stderr, "sandbox-agent: no secret: pass --secret-file or set SANDBOX_AGENT_JWT_SECRET\n");
+        return 2;
+    }
+    int64_t now = util_wall_ms() / 1000;
+    struct buf claims;
+    buf_init(&claims, 2048);
+    buf_putc(&claims, '{');
+    json_put_key(&claims, "iat");
+    json_put_int(&claims, now);
+    json_put_key(&claims, "exp");
+    json_put_int(&claims, now + ttl);
+    if (sub) {
+        json_put_key(&claims, "sub");
+        json_put_cstr(&claims, sub);
+    }
+    if (aud) {
+        json_put_key(&claims, "aud");
+        json_put_cstr(&claims, aud);
+    }
+    buf_putc(&claims, '}');
+    char token[LIMIT_TOKEN_BYTES + 1];
+    int n = claims.failed ? -1 : jwt_sign(&key, claims.data, claims.len, token, sizeof token);
+    buf_free(&claims);
+    if (n < 0) {
+        fprintf(stderr, "sandbox-agent: token too long\n");
+        return 2;
+    }
+    printf("%s\n", token);
+    return 0;
+}
+
+/* ---- main: a checklist ---- */
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "token"))
+        return cmd_token(argc - 1, argv + 1);
+
+    static struct agent a;
+    config_defaults(&a.cfg);
+    if (config_env(&a.cfg) < 0)
+        return 2;
+    int rc = config_flags(&a.cfg, argc, argv);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+
+    int have = load_secret(a.cfg.secret_file, &a.key);
+    if (have < 0)
+        return 2;
+    a.have_key = have;
+    if (!have && !a.cfg.no_auth) {
+        fprintf(stderr, "sandbox-agent: no JWT secret: pass --jwt-secret-file PATH or set "
+                        "SANDBOX_AGENT_JWT_SECRET (or --no-auth on loopback)\n");
+        return 2;
+    }
+    if (prepare_workdir(a.cfg.workdir) < 0)
+        return 2;
+
+    int lfd = listen_on(a.cfg.listen, a.cfg.no_auth, a.listen_addr, sizeof a.listen_addr);
+    if (lfd < 0)
+        return 2;
+    int sfd = signals_block();
+    if (sfd < 0 || loop_init() < 0) {
+        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
+        return 1;
+    }
+    a.start_wall_ms = util_wall_ms();
+    a.start_mono_us = util_mono_us();
+    log_init();
+    if (server_start(lfd, api_handle, &a) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
+        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
+        return 1;
+    }
+
+    printf("listening on %s\n", a.listen_addr);
+    fflush(stdout);
+    log_line("level=info event=start version=%s listen=%s pid=%d auth=%s", AGENT_VERSION,
+             a.listen_addr, (int)getpid(), a.cfg.no_auth ? "none" : "jwt");
+    run_loop(&a);
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* The agent's configuration and shared state, set up by main and read by the handlers. */
+#ifndef SANDBOX_AGENT_H
+#define SANDBOX_AGENT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jwt.h"
+
+struct config {
+    const char *listen;        /* HOST:PORT as given */
+    const char *workdir;
+    const char *secret_file;
+    const char *jwt_audience;  /* NULL: not checked */
+    const char *jwt_subject;   /* NULL: not checked */
+    int no_auth;
+    long max_running;
+    long max_records;
+    long output_limit;         /* bytes kept per stream */
+    long output_budget;        /* bytes kept over all records */
+    long grace_s;
+};
+
+struct agent {
+    struct config cfg;
+    struct jwt_key key;
+    int have_key;
+    char listen_addr[80];      /* what we bound, "127.0.0.1:7777" */
+    int64_t start_wall_ms;
+    int64_t start_mono_us;
+    int stopping;              /* SIGTERM/SIGINT seen: 1 drains, 2 or more exits at once */
+};
+
+#endif

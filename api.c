@@ -1,0 +1,265 @@
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "util.h"
+
+typedef void route_fn(struct agent *a, struct server_request *req, struct server_reply *rep,
+                      const char *param, size_t param_len);
+
+/* A pattern is a path whose segments may be "{name}": one segment, handed to the handler. */
+struct route {
+    const char *method;
+    const char *pattern;
+    route_fn *fn;
+    int public;   /* no token needed */
+};
+
+static route_fn h_health, h_info;
+
+static const struct route routes[] = {
+    { "GET", "/health", h_health, 1 },
+    { "GET", "/info", h_info, 0 },
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+/* ---- helpers ---- */
+
+void api_error(const struct server_request *req, struct server_reply *rep, int status,
+               const char *code, const char *msg)
+{
+    buf_reset(&rep->body);
+    rep->status = status;
+    rep->content_type = NULL;
+    struct buf *b = &rep->body;
+    buf_putc(b, '{');
+    json_put_key(b, "error");
+    json_put_cstr(b, msg);
+    json_put_key(b, "code");
+    json_put_cstr(b, code);
+    json_put_key(b, "request_id");
+    json_put_cstr(b, req->request_id);
+    buf_putc(b, '}');
+}
+
+struct json_token *api_parse_body(const struct server_request *req, struct server_reply *rep)
+{
+    static const char empty[] = "{}";
+    const char *s = req->body_len ? req->body : empty;
+    size_t len = req->body_len ? req->body_len : 2;
+    /* every value takes at least one byte of input */
+    size_t max = len / 2 + 2 < LIMIT_JSON_TOKENS ? len / 2 + 2 : LIMIT_JSON_TOKENS;
+    struct json_token *toks = malloc(max * sizeof *toks);
+    if (!toks) {
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+        return NULL;
+    }
+    int n = json_parse(s, len, toks, (uint32_t)max, LIMIT_JSON_DEPTH);
+    if (n < 0 || toks[0].type != JSON_OBJECT) {
+        if (n == JSON_ERR_DEPTH)
+            api_error(req, rep, 400, "INVALID_JSON", "request body nests too deeply");
+        else if (n == JSON_ERR_TOKENS)
+            api_error(req, rep, 413, "PAYLOAD_TOO_LARGE", "request body has too many values");
+        else if (n < 0)
+            api_error(req, rep, 400, "INVALID_JSON", "request body is not valid JSON");
+        else
+            api_error(req, rep, 400, "INVALID_REQUEST", "request body must be a JSON object");
+        free(toks);
+        return NULL;
+    }
+    return toks;
+}
+
+/* Matches path against pattern; a "{name}" segment is returned in param. */
+static int route_match(const char *pattern, const char *path, size_t len, const char **param,
+                       size_t *param_len)
+{
+    size_t i = 0;
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '{') {
+            while (p[1] && *p != '}')
+                p++;
+            size_t start = i;
+            while (i < len && path[i] != '/')
+                i++;
+            if (i == start)
+                return 0;
+            *param = path + start;
+            *param_len = i - start;
+            continue;
+        }
+        if (i >= len || path[i] != *p)
+            return 0;
+        i++;
+    }
+    return i == len;
+}
+
+static int method_is(const struct server_request *req, const char *m)
+{
+    return strlen(m) == req->method_len && memcmp(req->method, m, req->method_len) == 0;
+}
+
+/* Bearer token check; on failure answers 401 and returns -1. */
+static int authorize(struct agent *a, struct server_request *req, struct server_reply *rep)
+{
+    if (a->cfg.no_auth)
+        return 0;
+    const struct http_header *h = http_find_header(req->http, "authorization");
+    enum jwt_result r = JWT_MALFORMED;
+    if (h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0) {
+        size_t off = 7;
+        while (off < h->value_len && h->value[off] == ' ')
+            off++;
+        struct jwt_policy pol = { a->cfg.jwt_audience, a->cfg.jwt_subject, LIMIT_JWT_LEEWAY_S };
+        r = jwt_verify(&a->key, h->value + off, h->value_len - off, util_wall_ms() / 1000, &pol);
+        if (r == JWT_OK)
+            return 0;
+    }
+    static const char *const notes[] = {
+        [JWT_OK] = "auth=ok", [JWT_MALFORMED] = "auth=malformed", [JWT_TOO_LONG] = "auth=too_long",
+        [JWT_BAD_ALG] = "auth=bad_alg", [JWT_BAD_SIGNATURE] = "auth=bad_signature",
+        [JWT_NO_EXP] = "auth=no_exp", [JWT_EXPIRED] = "auth=expired",
+        [JWT_NOT_YET_VALID] = "auth=not_yet_valid", [JWT_ISSUED_IN_FUTURE] = "auth=iat_future",
+        [JWT_BAD_CLAIM] = "auth=bad_claim", [JWT_BAD_AUDIENCE] = "auth=bad_audience",
+        [JWT_BAD_SUBJECT] = "auth=bad_subject",
+    };
+    req->note = h ? notes[r] : "auth=missing";
+    buf_puts(&rep->headers, "WWW-Authenticate: Bearer\r\n");
+    if (r == JWT_EXPIRED)
+        api_error(req, rep, 401, "TOKEN_EXPIRED", "token expired");
+    else
+        api_error(req, rep, 401, "UNAUTHORIZED",
+                  h ? "invalid bearer token" : "missing bearer token");
+    return -1;
+}
+
+int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
+{
+    struct agent *a = ctx;
+    const char *param = NULL;
+    size_t param_len = 0;
+    const struct route *found = NULL;
+    char allow[64] = "";
+    for (size_t i = 0; i < NROUTES; i++) {
+        const struct route *r = &routes[i];
+        if (!route_match(r->pattern, req->path, req->path_len, &param, &param_len))
+            continue;
+        if (method_is(req, r->method) && !found)
+            found = r;
+        if (!strstr(allow, r->method) && strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+            if (*allow)
+                strcat(allow, ", ");
+            strcat(allow, r->method);
+        }
+    }
+    if (!found && !*allow) {
+        api_error(req, rep, 404, "NOT_FOUND", "no such endpoint");
+        return 0;
+    }
+    if (!found) {
+        if (strstr(allow, "GET") && !strstr(allow, "HEAD"))
+            strcat(allow, ", HEAD");
+        buf_printf(&rep->headers, "Allow: %s\r\n", allow);
+        api_error(req, rep, 405, "METHOD_NOT_ALLOWED", "method not allowed on this endpoint");
+        return 0;
+    }
+    if (!found->public && authorize(a, req, rep) < 0)
+        return 0;
+    /* the route's pattern may have matched with a param; match again to get this one's */
+    route_match(found->pattern, req->path, req->path_len, &param, &param_len);
+    rep->status = 200;
+    found->fn(a, req, rep, param, param_len);
+    return 0;
+}
+
+/* ---- endpoints ---- */
+
+static void h_health(struct agent *a, struct server_request *req, struct server_reply *rep,
+                     const char *param, size_t param_len)
+{
+    (void)req, (void)param, (void)param_len;
+    struct buf *b = &rep->body;
+    buf_putc(b, '{');
+    json_put_key(b, "status");
+    json_put_cstr(b, "ok");
+    json_put_key(b, "agent");
+    json_put_cstr(b, "sandbox-agent");
+    json_put_key(b, "version");
+    json_put_cstr(b, AGENT_VERSION);
+    json_put_key(b, "uptime_seconds");
+    json_put_int(b, (util_mono_us() - a->start_mono_us) / 1000000);
+    json_put_key(b, "features");
+    buf_putc(b, '{');
+    json_put_key(b, "auth");
+    json_put_cstr(b, a->cfg.no_auth ? "none" : "jwt-hs256");
+    buf_puts(b, "}}");
+}
+
+static void put_limit(struct buf *b, const char *key, long long v)
+{
+    json_put_key(b, key);
+    json_put_int(b, v);
+}
+
+static void h_info(struct agent *a, struct server_request *req, struct server_reply *rep,
+                   const char *param, size_t param_len)
+{
+    (void)req, (void)param, (void)param_len;
+    struct utsname u;
+    if (uname(&u) < 0)
+        memset(&u, 0, sizeof u);
+    char started[25];
+    util_rfc3339(a->start_wall_ms, started);
+    struct buf *b = &rep->body;
+    buf_putc(b, '{');
+    json_put_key(b, "agent");
+    json_put_cstr(b, "sandbox-agent");
+    json_put_key(b, "version");
+    json_put_cstr(b, AGENT_VERSION);
+    json_put_key(b, "build");
+    json_put_cstr(b, AGENT_BUILD);
+    json_put_key(b, "os");
+    json_put_cstr(b, u.sysname);
+    json_put_key(b, "kernel");
+    json_put_cstr(b, u.release);
+    json_put_key(b, "arch");
+    json_put_cstr(b, u.machine);
+    json_put_key(b, "pid");
+    json_put_int(b, getpid());
+    json_put_key(b, "listen");
+    json_put_cstr(b, a->listen_addr);
+    json_put_key(b, "workdir");
+    json_put_cstr(b, a->cfg.workdir);
+    json_put_key(b, "start_time");
+    json_put_cstr(b, started);
+    json_put_key(b, "uptime_seconds");
+    json_put_int(b, (util_mono_us() - a->start_mono_us) / 1000000);
+    json_put_key(b, "auth");
+    json_put_cstr(b, a->cfg.no_auth ? "none" : "jwt-hs256");
+    json_put_key(b, "limits");
+    buf_putc(b, '{');
+    put_limit(b, "max_running", a->cfg.max_running);
+    put_limit(b, "max_records", a->cfg.max_records);
+    put_limit(b, "output_limit_bytes", a->cfg.output_limit);
+    put_limit(b, "output_budget_bytes", a->cfg.output_budget);
+    put_limit(b, "grace_seconds", a->cfg.grace_s);
+    put_limit(b, "max_connections", LIMIT_CONNECTIONS);
+    put_limit(b, "max_header_bytes", LIMIT_HEADER_BYTES);
+    put_limit(b, "max_headers", LIMIT_HEADERS);
+    put_limit(b, "max_uri_bytes", LIMIT_URI_BYTES);
+    put_limit(b, "max_body_bytes", LIMIT_BODY_BYTES);
+    put_limit(b, "max_json_depth", LIMIT_JSON_DEPTH);
+    buf_putc(b, '}');
+    json_put_key(b, "endpoints");
+    buf_putc(b, '[');
+    for (size_t i = 0; i < NROUTES; i++) {
+        json_sep(b);
+        buf_printf(b, "\"%s %s\"", routes[i].method, routes[i].pattern);
+    }
+    buf_puts(b, "]}");
+}

@@ -1,0 +1,97 @@
+/* HTTP/1.1 request parsing (RFC 9112), in the picohttpparser manner: stateless and
+ * restartable (call again with more bytes), zero-copy (views into the caller's buffer).
+ * Also the message rules a server applies on top (framing, Host, keep-alive), chunked
+ * decoding and query strings. Pure: no syscalls, no globals, no allocation. */
+#ifndef SANDBOX_HTTP_H
+#define SANDBOX_HTTP_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "limits.h"
+
+struct http_header {
+    const char *name;   /* never NUL-terminated */
+    size_t name_len;
+    const char *value;  /* leading and trailing OWS removed */
+    size_t value_len;
+};
+
+struct http_request {
+    const char *method;
+    size_t method_len;
+    const char *target;  /* request-target as sent (origin-form, absolute-form, '*', ...) */
+    size_t target_len;
+    int minor;           /* HTTP/1.<minor>: 0 or 1 */
+    size_t num_headers;
+    struct http_header headers[LIMIT_HEADERS];
+};
+
+/* Negative results, shared by the parsers below. */
+enum http_code {
+    HTTP_INCOMPLETE = -1,       /* valid so far; call again with more bytes */
+    HTTP_INVALID = -2,          /* malformed: answer 400 */
+    HTTP_HEADERS_TOO_LARGE = -3, /* > LIMIT_HEADERS lines, or no end within LIMIT_HEADER_BYTES: 431 */
+    HTTP_URI_TOO_LONG = -4,     /* target > LIMIT_URI_BYTES (known before the line ends): 414 */
+    HTTP_BAD_VERSION = -5,      /* well-formed HTTP-version other than 1.0/1.1: 505 */
+};
+
+/* Parses the request line and header section at the start of buf[0..len).
+ * Empty lines (CRLF) before the request line are skipped (RFC 9112 2.2).
+ * Line ends must be CRLF; bare CR or LF, obs-fold, whitespace before a colon, invalid
+ * token or field-value characters are HTTP_INVALID.
+ * Returns the byte length of everything up to and including the blank line that ends
+ * the header section (the body starts there), or an http_code. req views point into buf. */
+int http_parse_request(const char *buf, size_t len, struct http_request *req);
+
+/* Case-insensitive lookup; the first header named `name`, or NULL. */
+const struct http_header *http_find_header(const struct http_request *req, const char *name);
+
+enum http_body { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED };
+
+/* What the message rules decide about a parsed request (RFC 9112 6, 9; RFC 9110 7.2, 10.1.1). */
+struct http_framing {
+    enum http_body body;
+    uint64_t length;         /* HTTP_BODY_LENGTH: Content-Length */
+    int keep_alive;          /* 1.1 unless "Connection: close"; 1.0 only with "keep-alive" */
+    int expect_continue;     /* "Expect: 100-continue" */
+};
+
+/* Returns 0 with *f filled, or the HTTP status to answer before closing:
+ * 400 for HTTP/1.1 without exactly one Host, an invalid Host, Content-Length together with
+ * Transfer-Encoding, a malformed or conflicting Content-Length, chunked not last;
+ * 501 for a transfer coding other than chunked; 417 for an Expect other than 100-continue. */
+int http_request_framing(const struct http_request *req, struct http_framing *f);
+
+/* Chunked body decoder (RFC 9112 7.1), restartable over a growing buffer. Zero-init it. */
+struct http_chunked {
+    int state;
+    uint64_t remaining;   /* bytes left in the current chunk */
+    size_t skipped;       /* bytes of extensions/trailers seen, bounded */
+    int digits;           /* chunk-size digits seen on this line */
+};
+
+/* Decodes buf[0..*len) in place: decoded data is moved to the front and *len becomes its
+ * length (the caller keeps it and passes only new bytes next time).
+ * Returns HTTP_INCOMPLETE when more input is needed, HTTP_INVALID on a malformed chunk
+ * (bad size, size overflow, missing CRLF, oversize extension or trailers), or, once the
+ * last chunk and trailer section are complete, the count (>= 0) of bytes after the body,
+ * which are moved to buf[*len .. *len + ret). */
+ssize_t http_chunked_decode(struct http_chunked *c, char *buf, size_t *len);
+
+/* Splits a target into path and query (without '?'); a fragment is not expected. */
+void http_split_target(const char *target, size_t len, const char **path, size_t *path_len,
+                       const char **query, size_t *query_len);
+
+/* Percent-decodes s[0..len) into out (cap bytes). plus_is_space for query components.
+ * Returns the decoded length, or -1 for a bad escape, a decoded NUL, or not fitting cap. */
+int http_percent_decode(const char *s, size_t len, char *out, size_t cap, int plus_is_space);
+
+/* Finds `key` in an application/x-www-form-urlencoded query and decodes its first value
+ * into out (NUL-terminated). Returns the length, -1 if absent, -2 if malformed or too long. */
+int http_query_get(const char *q, size_t qlen, const char *key, char *out, size_t cap);
+
+/* "OK", "Not Found", ...; "Unknown" for codes it does not know. */
+const char *http_status_reason(int status);
+
+#endif

@@ -1,0 +1,658 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "util.h"
+
+#define ACCEPT_BURST   64      /* accepts per loop round, so a flood cannot starve others */
+#define CHUNK_READ     LIMIT_HEADER_BYTES  /* chunked reads: leftover always fits in conn.in */
+#define REPLY_HEADERS  4096    /* extra reply headers per response */
+
+enum conn_state {
+    ST_HEAD,     /* reading a request line and headers (or idle between requests) */
+    ST_BODY,     /* reading a request body */
+    ST_PARKED,   /* the handler answers later (a synchronous run) */
+    ST_WRITE,    /* writing a reply */
+    ST_LINGER,   /* write side shut; draining input so the peer reads our last reply */
+};
+
+struct conn {
+    int fd;
+    int slot;
+    enum conn_state state;
+    uint32_t reqgen;          /* matches the token of the current request */
+    int64_t deadline;         /* monotonic us; 0 = none */
+    int64_t started;          /* when this request's first byte came */
+    int keep_alive;
+    int head;                 /* current request is HEAD */
+    /* request */
+    char in[LIMIT_HEADER_BYTES];
+    size_t in_len;
+    size_t head_len;          /* bytes of in[] used by the current request line + headers */
+    size_t leftover;          /* bytes after a chunked body, parked in body until dispatched */
+    struct http_request req;
+    struct http_framing framing;
+    struct http_chunked chunked;
+    struct buf body;
+    char rid[LIMIT_REQUEST_ID + 1];
+    char method[16];
+    char path[96];            /* for the log line only */
+    /* reply */
+    struct server_reply rep;
+    char head_out[512 + REPLY_HEADERS];
+    size_t head_out_len;
+    size_t out_off;           /* bytes of head_out + body already written */
+};
+
+static struct conn *conns[LIMIT_CONNECTIONS];
+static int nconns;
+static int listen_fd = -1;
+static int spare_fd = -1;     /* released to accept-and-close when out of descriptors */
+static int stopping;
+static server_handler *handler;
+static void *handler_ctx;
+static uint32_t reqgen_next;
+static char rid_prefix[9];
+static uint32_t rid_counter;
+
+static void conn_process(struct conn *c);
+
+/* ---- connection lifetime ---- */
+
+static void conn_close(struct conn *c)
+{
+    loop_del(c->fd);
+    close(c->fd);
+    conns[c->slot] = NULL;
+    nconns--;
+    buf_free(&c->body);
+    buf_free(&c->rep.body);
+    buf_free(&c->rep.headers);
+    free(c);
+    if (!stopping && listen_fd >= 0)
+        loop_set(listen_fd, POLLIN);
+}
+
+static void conn_watch(struct conn *c, short events)
+{
+    loop_set(c->fd, events);
+}
+
+static void conn_linger(struct conn *c, int64_t now)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->state = ST_LINGER;
+    c->deadline = now + (int64_t)LIMIT_LINGER_MS * 1000;
+    conn_watch(c, POLLIN);
+}
+
+static void conn_idle(struct conn *c, int64_t now)
+{
+    c->state = ST_HEAD;
+    c->head_len = 0;
+    c->started = 0;
+    c->deadline = now + (int64_t)LIMIT_IDLE_MS * 1000;
+    buf_reset(&c->body);
+    conn_watch(c, POLLIN);
+}
+
+/* ---- replies ---- */
+
+static const char *http_date(void)
+{
+    static char date[40];
+    static time_t cached;
+    time_t now = time(NULL);
+    if (now != cached) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached = now;
+    }
+    return date;
+}
+
+static void conn_log(struct conn *c, int64_t now)
+{
+    size_t bytes = c->head_out_len + (c->head ? 0 : c->rep.body.len);
+    log_line("level=info event=request id=%s method=%s path=%s status=%d bytes=%zu us=%lld%s%s",
+             c->rid, c->method, c->path, c->rep.status, bytes,
+             (long long)(now - c->started), c->rep.note ? " " : "",
+             c->rep.note ? c->rep.note : "");
+}
+
+/* Tries to write what is left; returns 1 when the reply is fully written. */
+static int conn_flush(struct conn *c)
+{
+    size_t body_len = c->head ? 0 : c->rep.body.len;
+    size_t total = c->head_out_len + body_len;
+    while (c->out_off < total) {
+        struct iovec iov[2];
+        int n = 0;
+        if (c->out_off < c->head_out_len)
+            iov[n++] = (struct iovec){ c->head_out + c->out_off, c->head_out_len - c->out_off };
+        size_t boff = c->out_off > c->head_out_len ? c->out_off - c->head_out_len : 0;
+        if (boff < body_len)
+            iov[n++] = (struct iovec){ c->rep.body.data + boff, body_len - boff };
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (w <= 0)
+            return -1;
+        c->out_off += (size_t)w;
+        c->deadline = util_mono_us() + (int64_t)LIMIT_WRITE_MS * 1000;
+    }
+    return 1;
+}
+
+/* Returns 1 when the connection is ready for its next request, 0 when it is closing. */
+static int conn_finish_write(struct conn *c)
+{
+    int64_t now = util_mono_us();
+    conn_log(c, now);
+    if (!c->keep_alive || stopping) {
+        conn_linger(c, now);
+        return 0;
+    }
+    conn_idle(c, now);
+    return 1;
+}
+
+/* Serializes the status line and headers, then writes as much as the socket takes.
+ * Returns 1 when written and ready for the next request, 0 when the rest goes out on
+ * POLLOUT or the connection is closing, -1 when it was closed (c is gone). */
+static int conn_send(struct conn *c)
+{
+    struct server_reply *r = &c->rep;
+    if (r->body.failed) {   /* the handler's reply did not fit: say so instead */
+        buf_reset(&r->body);
+        buf_reset(&r->headers);
+        r->status = 500;
+        r->content_type = NULL;
+        buf_printf(&r->body, "{\"error\":\"response too large\",\"code\":\"INTERNAL_ERROR\","
+                             "\"request_id\":\"%s\"}", c->rid);
+    }
+    if (r->headers.failed)
+        buf_reset(&r->headers);
+    if (stopping)
+        c->keep_alive = 0;
+    int n = snprintf(c->head_out, sizeof c->head_out,
+                     "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "X-Request-ID: %s\r\n%s%.*s\r\n",
+                     r->status, http_status_reason(r->status), http_date(),
+                     r->content_type ? r->content_type : "application/json; charset=utf-8",
+                     r->body.len, c->rid,
+                     !c->keep_alive ? "Connection: close\r\n"
+                     : c->req.minor == 0 ? "Connection: keep-alive\r\n" : "",
+                     (int)r->headers.len, r->headers.data ? r->headers.data : "");
+    c->head_out_len = n > 0 && (size_t)n < sizeof c->head_out ? (size_t)n : 0;
+    c->out_off = 0;
+    c->state = ST_WRITE;
+    int done = conn_flush(c);
+    if (done < 0) {
+        conn_close(c);
+        return -1;
+    }
+    if (done)
+        return conn_finish_write(c);
+    conn_watch(c, POLLOUT);
+    return 0;
+}
+
+/* An answer the server gives by itself (limits, malformed requests), then closes. */
+static int conn_error(struct conn *c, int status, const char *code, const char *msg)
+{
+    struct server_reply *r = &c->rep;
+    buf_reset(&r->body);
+    buf_reset(&r->headers);
+    r->status = status;
+    r->content_type = NULL;
+    r->note = NULL;
+    buf_printf(&r->body, "{\"error\":\"%s\",\"code\":\"%s\",\"request_id\":\"%s\"}", msg, code,
+               c->rid);
+    c->keep_alive = 0;
+    if (!c->started)
+        c->started = util_mono_us();
+    return conn_send(c);
+}
+
+/* ---- requests ---- */
+
+static int rid_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_' || ch == '.' || ch == ':';
+}
+
+/* Echo the client's X-Request-ID when it is short and plain; else make one. */
+static void conn_request_id(struct conn *c)
+{
+    const struct http_header *h = http_find_header(&c->req, "x-request-id");
+    if (h && h->value_len > 0 && h->value_len <= LIMIT_REQUEST_ID) {
+        size_t i = 0;
+        while (i < h->value_len && rid_char(h->value[i]))
+            i++;
+        if (i == h->value_len) {
+            memcpy(c->rid, h->value, i);
+            c->rid[i] = 0;
+            return;
+        }
+    }
+    snprintf(c->rid, sizeof c->rid, "req_%s%08x", rid_prefix, ++rid_counter);
+}
+
+static void conn_note_request(struct conn *c)
+{
+    size_t m = c->req.method_len < sizeof c->method - 1 ? c->req.method_len : sizeof c->method - 1;
+    memcpy(c->method, c->req.method, m);
+    c->method[m] = 0;
+    size_t p = c->req.target_len < sizeof c->path - 1 ? c->req.target_len : sizeof c->path - 1;
+    memcpy(c->path, c->req.target, p);
+    c->path[p] = 0;
+    char *q = strchr(c->path, '?');
+    if (q)
+        *q = 0;   /* queries stay out of logs: they may carry names users consider private */
+}
+
+/* Drops the current request's bytes from in[], keeping what was pipelined after it. */
+static void conn_consume(struct conn *c, size_t n)
+{
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+}
+
+/* Calls the handler, drops `consume` bytes of in[] (the body may have been viewed there),
+ * then sends the reply. Returns as conn_send does; 0 when parked. */
+static int conn_dispatch(struct conn *c, const char *body, size_t body_len, size_t consume)
+{
+    struct server_request rq = { .http = &c->req, .request_id = c->rid };
+    c->head = c->req.method_len == 4 && memcmp(c->req.method, "HEAD", 4) == 0;
+    rq.method = c->head ? "GET" : c->req.method;
+    rq.method_len = c->head ? 3 : c->req.method_len;
+    rq.head = c->head;
+    http_split_target(c->req.target, c->req.target_len, &rq.path, &rq.path_len, &rq.query,
+                      &rq.query_len);
+    rq.body = body;
+    rq.body_len = body_len;
+    c->reqgen = ++reqgen_next;
+    rq.token = (uint64_t)c->slot << 32 | c->reqgen;
+
+    struct server_reply *r = &c->rep;
+    buf_reset(&r->body);
+    buf_reset(&r->headers);
+    r->status = 500;
+    r->content_type = NULL;
+    r->note = NULL;
+    int rc = handler(handler_ctx, &rq, r);
+    r->note = rq.note;
+    conn_consume(c, consume);
+    if (c->leftover) {
+        memcpy(c->in, c->body.data + c->body.len, c->leftover);
+        c->in_len = c->leftover;
+        c->leftover = 0;
+    }
+    if (rc == SERVER_PARKED) {
+        c->state = ST_PARKED;
+        c->deadline = 0;   /* the process's own timeout bounds the wait */
+        conn_watch(c, POLLRDHUP);
+        return 0;
+    }
+    return conn_send(c);
+}
+
+static int status_for_parse(int r, const char **code, const char **msg)
+{
+    *code = "INVALID_REQUEST";
+    switch (r) {
+    case HTTP_HEADERS_TOO_LARGE: *msg = "request header fields too large"; return 431;
+    case HTTP_URI_TOO_LONG:      *msg = "request-target too long"; return 414;
+    case HTTP_BAD_VERSION:       *msg = "HTTP version not supported"; return 505;
+    default:                     *msg = "malformed HTTP request"; return 400;
+    }
+}
+
+static int conn_framing_error(struct conn *c, int status)
+{
+    switch (status) {
+    case 501: return conn_error(c, 501, "INVALID_REQUEST", "transfer coding not implemented");
+    case 417: return conn_error(c, 417, "INVALID_REQUEST", "expectation not supported");
+    default:  return conn_error(c, status, "INVALID_REQUEST", "malformed HTTP request framing");
+    }
+}
+
+static void conn_continue(struct conn *c)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (c->framing.expect_continue && c->req.minor == 1) {
+        /* 25 bytes into an empty socket buffer: a short write here means the peer is gone. */
+        if (send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+            c->keep_alive = 0;
+        c->framing.expect_continue = 0;
+    }
+}
+
+/* Feeds `added` raw bytes at body[before..] to the chunked decoder. Returns 1 when the body
+ * is complete, 0 when more is needed, -1 when malformed. Bytes after the body (a pipelined
+ * request) stay right after the decoded data until conn_dispatch moves them into in[]:
+ * in[] still holds the headers the handler will read. */
+static int conn_chunked_feed(struct conn *c, size_t before, size_t added)
+{
+    size_t n = added;
+    ssize_t r = http_chunked_decode(&c->chunked, c->body.data + before, &n);
+    c->body.len = before + n;
+    if (r == HTTP_INCOMPLETE)
+        return 0;
+    if (r < 0)
+        return -1;
+    c->leftover = (size_t)r;   /* fewer than CHUNK_READ, so it fits in[] */
+    return 1;
+}
+
+/* The request has a body: answer now if it is all here, else wait in ST_BODY.
+ * Returns as conn_send does (0 while waiting). */
+static int conn_start_body(struct conn *c)
+{
+    size_t avail = c->in_len - c->head_len;
+    if (c->framing.body == HTTP_BODY_LENGTH && avail >= c->framing.length) {
+        /* the whole body is already here: handle it in place, no copy */
+        size_t len = (size_t)c->framing.length;
+        return conn_dispatch(c, c->in + c->head_len, len, c->head_len + len);
+    }
+    buf_reset(&c->body);
+    if (buf_append(&c->body, c->in + c->head_len, avail) < 0)
+        return conn_error(c, 500, "INTERNAL_ERROR", "out of memory");
+    c->in_len = 0;
+    if (c->framing.body == HTTP_BODY_CHUNKED) {
+        int done = conn_chunked_feed(c, 0, avail);
+        if (done < 0)
+            return conn_error(c, 400, "INVALID_REQUEST", "malformed chunked body");
+        if (done)
+            return conn_dispatch(c, c->body.data, c->body.len, 0);
+    }
+    c->state = ST_BODY;
+    c->deadline = util_mono_us() + (int64_t)LIMIT_BODY_MS * 1000;
+    conn_continue(c);
+    return 0;
+}
+
+/* Parses and answers the request at the start of in[]. Returns 1 when it was answered
+ * and the connection is ready for the next one, else 0 (waiting, or closed). */
+static int conn_next_request(struct conn *c)
+{
+    if (!c->started) {
+        c->started = util_mono_us();
+        c->deadline = c->started + (int64_t)LIMIT_HEADER_MS * 1000;
+    }
+    int r = http_parse_request(c->in, c->in_len, &c->req);
+    if (r == HTTP_INCOMPLETE && c->in_len < sizeof c->in)
+        return 0;
+    if (r < 0) {
+        const char *code = "INVALID_REQUEST", *msg = "request header fields too large";
+        int status = r == HTTP_INCOMPLETE ? 431 : status_for_parse(r, &code, &msg);
+        snprintf(c->rid, sizeof c->rid, "req_%s%08x", rid_prefix, ++rid_counter);
+        strcpy(c->method, "-");
+        strcpy(c->path, "-");
+        conn_error(c, status, code, msg);
+        return 0;
+    }
+    c->head_len = (size_t)r;
+    conn_request_id(c);
+    conn_note_request(c);
+    int status = http_request_framing(&c->req, &c->framing);
+    if (status)
+        return conn_framing_error(c, status) > 0;
+    c->keep_alive = c->framing.keep_alive;
+    if (c->framing.body == HTTP_BODY_NONE)
+        return conn_dispatch(c, "", 0, c->head_len) > 0;
+    if (c->framing.body == HTTP_BODY_LENGTH && c->framing.length > LIMIT_BODY_BYTES)
+        return conn_error(c, 413, "PAYLOAD_TOO_LARGE", "request body too large") > 0;
+    memset(&c->chunked, 0, sizeof c->chunked);
+    return conn_start_body(c) > 0;
+}
+
+static void conn_process(struct conn *c)
+{
+    while (c->state == ST_HEAD && c->in_len > 0)
+        if (!conn_next_request(c))
+            return;
+}
+
+/* Body bytes arrived while in ST_BODY. */
+static void conn_read_body(struct conn *c)
+{
+    size_t before = c->body.len;
+    /* Content-Length: never read past this request. Chunked: at most CHUNK_READ, so the
+     * bytes after the last chunk always fit back into in[]. Memory grows with what
+     * arrives, not with what the client announced. */
+    size_t want = CHUNK_READ;
+    if (c->framing.body == HTTP_BODY_LENGTH && (size_t)c->framing.length - before < want)
+        want = (size_t)c->framing.length - before;
+    if (buf_reserve(&c->body, want) < 0) {
+        conn_error(c, 413, "PAYLOAD_TOO_LARGE", "request body too large");
+        return;
+    }
+    ssize_t n = read(c->fd, c->body.data + before, want);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_close(c);   /* the client gave up mid-body: nothing to answer */
+        return;
+    }
+    if (n < 0)
+        return;
+    if (c->framing.body == HTTP_BODY_LENGTH) {
+        c->body.len += (size_t)n;
+        if (c->body.len == c->framing.length && conn_dispatch(c, c->body.data, c->body.len, 0) > 0)
+            conn_process(c);
+        return;
+    }
+    int done = conn_chunked_feed(c, before, (size_t)n);
+    if (done < 0) {
+        conn_error(c, 400, "INVALID_REQUEST", "malformed chunked body");
+    } else if (c->body.len > LIMIT_BODY_BYTES) {
+        conn_error(c, 413, "PAYLOAD_TOO_LARGE", "request body too large");
+    } else if (done && conn_dispatch(c, c->body.data, c->body.len, 0) > 0) {
+        conn_process(c);
+    }
+}
+
+static void conn_readable(struct conn *c)
+{
+    if (c->state == ST_BODY) {
+        conn_read_body(c);
+        return;
+    }
+    if (c->state == ST_LINGER) {
+        char sink[4096];
+        ssize_t n = read(c->fd, sink, sizeof sink);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            conn_close(c);
+        return;
+    }
+    if (c->in_len == sizeof c->in)
+        return;   /* conn_process answers 431 for a full buffer */
+    ssize_t n = read(c->fd, c->in + c->in_len, sizeof c->in - c->in_len);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_close(c);   /* EOF before a complete request: nothing to answer */
+        return;
+    }
+    if (n < 0)
+        return;
+    c->in_len += (size_t)n;
+    conn_process(c);
+}
+
+static void conn_on_event(void *ctx, int fd, short revents)
+{
+    struct conn *c = ctx;
+    (void)fd;
+    if (c->state == ST_PARKED) {
+        if (revents & (POLLRDHUP | POLLHUP | POLLERR))
+            conn_close(c);   /* the process goes on; its record keeps the result */
+        return;
+    }
+    if (c->state == ST_WRITE) {
+        if (revents & (POLLERR | POLLHUP)) {
+            conn_close(c);
+            return;
+        }
+        int done = conn_flush(c);
+        if (done < 0)
+            conn_close(c);
+        else if (done && conn_finish_write(c))
+            conn_process(c);   /* a pipelined request may already be in in[] */
+        return;
+    }
+    if (revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))
+        conn_readable(c);
+}
+
+/* ---- accepting ---- */
+
+static void conn_new(int fd)
+{
+    int slot = 0;
+    while (slot < LIMIT_CONNECTIONS && conns[slot])
+        slot++;
+    struct conn *c = slot < LIMIT_CONNECTIONS ? malloc(sizeof *c) : NULL;
+    if (!c || loop_add(fd, POLLIN, conn_on_event, c) < 0) {
+        free(c);
+        close(fd);
+        return;
+    }
+    memset(c, 0, offsetof(struct conn, in));
+    c->fd = fd;
+    c->slot = slot;
+    c->in_len = 0;
+    buf_init(&c->body, LIMIT_BODY_BYTES + CHUNK_READ);
+    buf_init(&c->rep.body, LIMIT_RESPONSE_BYTES);
+    buf_init(&c->rep.headers, REPLY_HEADERS);
+    conns[slot] = c;
+    nconns++;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn_idle(c, util_mono_us());
+    c->deadline = util_mono_us() + (int64_t)LIMIT_HEADER_MS * 1000;
+}
+
+static void on_accept(void *ctx, int fd, short revents)
+{
+    (void)ctx;
+    (void)revents;
+    for (int i = 0; i < ACCEPT_BURST; i++) {
+        if (nconns >= LIMIT_CONNECTIONS) {
+            loop_set(fd, 0);   /* resumed by conn_close; the kernel backlog holds the rest */
+            return;
+        }
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd >= 0) {
+            conn_new(cfd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if ((errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
+            /* Out of descriptors: accept with the spare one and close at once, so the
+             * pending connection does not keep poll() reporting the listener ready. */
+            close(spare_fd);
+            cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+            if (cfd >= 0)
+                close(cfd);
+            spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            log_line("level=warn event=accept_dropped reason=\"out of descriptors\"");
+        }
+        return;
+    }
+}
+
+/* ---- API ---- */
+
+int server_start(int fd, server_handler *h, void *ctx)
+{
+    handler = h;
+    handler_ctx = ctx;
+    listen_fd = fd;
+    util_random_hex(rid_prefix, 8);
+    spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return loop_add(fd, POLLIN, on_accept, NULL);
+}
+
+int64_t server_tick(int64_t now)
+{
+    int64_t next = -1;
+    for (int i = 0; i < LIMIT_CONNECTIONS && nconns > 0; i++) {
+        struct conn *c = conns[i];
+        if (!c || !c->deadline)
+            continue;
+        if (c->deadline <= now) {
+            if (c->state == ST_HEAD && c->in_len > 0 && c->started) {
+                snprintf(c->rid, sizeof c->rid, "req_%s%08x", rid_prefix, ++rid_counter);
+                strcpy(c->method, "-");
+                strcpy(c->path, "-");
+                conn_error(c, 408, "INVALID_REQUEST", "request header timeout");
+            } else if (c->state == ST_BODY) {
+                conn_error(c, 408, "INVALID_REQUEST", "request body timeout");
+            } else {
+                conn_close(c);   /* idle, stalled writer, or lingering: just go */
+                continue;
+            }
+            c = conns[i];
+            if (!c || !c->deadline)
+                continue;
+        }
+        if (next < 0 || c->deadline < next)
+            next = c->deadline;
+    }
+    return next;
+}
+
+struct server_reply *server_parked(uint64_t token)
+{
+    uint32_t slot = (uint32_t)(token >> 32);
+    if (slot >= LIMIT_CONNECTIONS)
+        return NULL;
+    struct conn *c = conns[slot];
+    if (!c || c->state != ST_PARKED || c->reqgen != (uint32_t)token)
+        return NULL;
+    return &c->rep;
+}
+
+void server_resume(uint64_t token)
+{
+    if (!server_parked(token))
+        return;
+    struct conn *c = conns[(uint32_t)(token >> 32)];
+    if (conn_send(c) > 0)
+        conn_process(c);
+}
+
+void server_shutdown(void)
+{
+    stopping = 1;
+    if (listen_fd >= 0) {
+        loop_del(listen_fd);
+        close(listen_fd);
+        listen_fd = -1;
+    }
+    for (int i = 0; i < LIMIT_CONNECTIONS; i++)
+        if (conns[i] && conns[i]->state == ST_HEAD && conns[i]->in_len == 0)
+            conn_close(conns[i]);
+}
+
+int server_connections(void)
+{
+    return nconns;
+}

@@ -1,0 +1,176 @@
+"""Integration fixtures: start the real static binary on a free loopback port and talk to it
+over real sockets, as curl would."""
+import json
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+BIN = os.environ.get("AGENT_BIN") or os.path.join(os.path.dirname(__file__), "../../build/sandbox-agent")
+SHARED = os.environ.get("SHARED_TESTDATA")
+SECRET = "integration-test-secret-0123456789abcdef"
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:200]!r}>"
+
+
+_pending = {}   # bytes read past one response, per socket, for the next read_response
+
+
+def read_response(sock, head_only=False):
+    """Reads one HTTP/1.1 response (Content-Length framed). None when the peer closed first.
+    Bytes past it (a pipelined answer) are kept for the next call on the same socket."""
+    data = _pending.pop(sock.fileno(), b"")
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None if not data else Response(0, {}, data)
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    n = 0 if head_only or status == 100 else int(headers.get("content-length", "0"))
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    if rest[n:]:
+        _pending[sock.fileno()] = rest[n:]
+    return Response(status, headers, rest[:n])
+
+
+class Agent:
+    def __init__(self, *flags, env=None, secret=SECRET, workdir=None, tmp=None):
+        self.secret = secret
+        self.tmp = tmp
+        e = dict(os.environ)
+        e.pop("SANDBOX_AGENT_JWT_SECRET", None)
+        if secret is not None:
+            e["SANDBOX_AGENT_JWT_SECRET"] = secret
+        e.update(env or {})
+        self.workdir = workdir or str(tmp)
+        args = [BIN, "--listen", "127.0.0.1:0", "--workdir", self.workdir, *flags]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(os.path.join(str(tmp), "agent.log"), "ab"), env=e)
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("listening on "), f"agent did not start: {line!r}"
+        self.addr = line.split()[-1]
+        self.port = int(self.addr.rsplit(":", 1)[1])
+        self._token = None
+
+    def token(self, ttl=600, **claims):
+        env = dict(os.environ, SANDBOX_AGENT_JWT_SECRET=self.secret)
+        if not claims and ttl == 600 and self._token:
+            return self._token
+        args = [BIN, "token", "--ttl", str(ttl)]
+        for k in ("sub", "aud"):
+            if k in claims:
+                args += [f"--{k}", claims[k]]
+        t = subprocess.check_output(args, env=env).decode().strip()
+        if not claims and ttl == 600:
+            self._token = t
+        return t
+
+    def connect(self, timeout=10):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.settimeout(timeout)
+        _pending.pop(s.fileno(), None)
+        return s
+
+    def request(self, method, path, body=None, headers=None, token=True, raw_body=None, timeout=30):
+        h = {"Host": "localhost"}
+        if token is True:
+            h["Authorization"] = "Bearer " + self.token()
+        elif token:
+            h["Authorization"] = "Bearer " + token
+        if body is not None:
+            raw_body = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        if raw_body is not None:
+            h["Content-Length"] = str(len(raw_body))
+        h.update(headers or {})
+        req = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+        with self.connect(timeout) as s:
+            s.sendall(req.encode() + (raw_body or b""))
+            return read_response(s, head_only=(method == "HEAD"))
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def raw(self, data, timeout=3, close_write=False):
+        """Sends raw bytes; returns every byte received until the peer closes or timeout."""
+        with self.connect(timeout) as s:
+            s.sendall(data)
+            if close_write:
+                s.shutdown(socket.SHUT_WR)
+            out = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            except (socket.timeout, ConnectionResetError):
+                pass
+            return out
+
+    def alive(self):
+        return self.proc.poll() is None and self.request("GET", "/health", token=False).status == 200
+
+    def log(self):
+        with open(os.path.join(str(self.tmp), "agent.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    a = Agent(tmp=tmp_path_factory.mktemp("agent"))
+    yield a
+    rc = a.stop()
+    assert rc == 0, f"agent exited {rc}; log:\n{a.log()[-3000:]}"
+
+
+@pytest.fixture
+def start_agent(tmp_path):
+    """Factory for an agent with its own flags; stopped after the test."""
+    started = []
+
+    def start(*flags, **kw):
+        kw.setdefault("tmp", tmp_path)
+        a = Agent(*flags, **kw)
+        started.append(a)
+        return a
+
+    yield start
+    for a in started:
+        a.stop()

@@ -1,0 +1,90 @@
+"""Replays the HTTP/1.1 request corpus (llhttp + Http11Probe, RFC 9112 verdicts in
+../shared/testdata/http/cases.tsv) against the running binary.
+
+Verdicts are at server level:
+  accept      every request gets an answer that is not a parse rejection (404/405/401 are
+              fine: the request was understood, the path just is not ours)
+  reject      a 4xx/5xx framing answer (400, 411, 413, 414, 417, 431, 501, 505) or a close
+              without any success
+  incomplete  the agent waits: no answer before we give up, and never a 2xx
+  either      anything, as long as the agent stays up
+"""
+import csv
+import os
+import socket
+import time
+
+import pytest
+
+from conftest import SHARED
+
+REJECTS = {400, 408, 411, 413, 414, 417, 431, 501, 505}
+
+
+def load_cases():
+    if not SHARED:
+        return []
+    path = os.path.join(SHARED, "http", "cases.tsv")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [pytest.param(r, id=r["name"]) for r in rows]
+
+
+CASES = load_cases()
+
+
+def exchange(agent, parts, wait):
+    """Sends each part (pausing between them), returns (statuses, closed)."""
+    statuses, data, closed = [], b"", False
+    with agent.connect(timeout=wait) as s:
+        for i, part in enumerate(parts):
+            try:
+                s.sendall(part)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            if i + 1 < len(parts):
+                time.sleep(0.1)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+    for line in data.split(b"\r\n"):
+        if line.startswith(b"HTTP/1.1 ") and line[9:12].isdigit():
+            statuses.append(int(line[9:12]))
+    return statuses, closed
+
+
+@pytest.mark.skipif(not SHARED, reason="../shared/testdata is absent: HTTP corpus skipped")
+@pytest.mark.parametrize("case", CASES)
+def test_corpus(agent, case):
+    base = os.path.join(SHARED, "http")
+    parts = [open(os.path.join(base, p.strip()), "rb").read() for p in case["file"].split("+")]
+    verdict = case["expected"]
+    statuses, closed = exchange(agent, parts, wait=0.6 if verdict == "incomplete" else 1.5)
+    finals = [s for s in statuses if s != 100]
+    if verdict == "accept":
+        assert finals, f"no answer; note: {case['note']}"
+        assert not (set(finals) & REJECTS), f"{finals}; note: {case['note']}"
+    elif verdict == "reject":
+        assert (set(finals) & REJECTS) or (closed and not any(200 <= s < 300 for s in finals[:1])), \
+            f"{finals} closed={closed}; note: {case['note']}"
+        assert not (finals and 200 <= finals[0] < 300 and not (set(finals) & REJECTS)), f"{finals}"
+    elif verdict == "incomplete":
+        assert not any(200 <= s < 300 for s in finals), f"{finals}; note: {case['note']}"
+        assert not finals or set(finals) <= {408, 400, 413}, f"{finals}"
+    assert agent.alive(), "agent died"
+
+
+@pytest.mark.skipif(SHARED is not None, reason="corpus present")
+def test_corpus_absent_is_reported():
+    pytest.skip("../shared/testdata is absent: the HTTP corpus cases are skipped")

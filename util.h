@@ -1,0 +1,14 @@
+/* Clocks, timestamps and random identifiers: the few syscall wrappers everyone needs. */
+#ifndef SANDBOX_UTIL_H
+#define SANDBOX_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t util_mono_us(void);           /* CLOCK_MONOTONIC, microseconds: deadlines, durations */
+int64_t util_wall_ms(void);           /* CLOCK_REALTIME, milliseconds: what clients see */
+/* "2026-11-22T19:47:01.123Z" into out (needs 25 bytes with the NUL). */
+void util_rfc3339(int64_t wall_ms, char out[25]);
+/* nhex lowercase hex digits from the kernel's CSPRNG (getrandom), NUL-terminated. */
+void util_random_hex(char *out, size_t nhex);
+
+#endif
