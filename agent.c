@@ -19,6 +19,7 @@
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
+#include "proc.h"
 #include "server.h"
 #include "util.h"
 
@@ -332,8 +333,12 @@ static void on_signal(void *ctx, int fd, short revents)
         if (sig == SIGTERM || sig == SIGINT) {
             log_line("level=info event=signal signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             a->stopping++;
-            if (a->stopping == 1)
+            if (a->stopping == 1) {
                 server_shutdown();
+                proc_shutdown();
+            }
+        } else if (sig == SIGCHLD) {
+            proc_reap();
         } else if (sig == SIGHUP) {
             log_line("level=info event=signal signal=SIGHUP");
         }
@@ -347,9 +352,14 @@ static void run_loop(struct agent *a)
         int64_t now = util_mono_us();
         if (a->stopping && !stop_deadline)
             stop_deadline = now + a->cfg.grace_s * 1000000;
-        if (a->stopping && (server_connections() == 0 || a->stopping > 1 || now >= stop_deadline))
+        struct proc_counts pc;
+        proc_counts(&pc);
+        int idle = server_connections() == 0 && pc.running == 0;
+        if (a->stopping && (idle || a->stopping > 1 || now >= stop_deadline))
             break;
-        int64_t next = server_tick(now);
+        int64_t next = server_tick(now), pnext = proc_tick(now);
+        if (pnext >= 0 && (next < 0 || pnext < next))
+            next = pnext;
         if (stop_deadline && (next < 0 || stop_deadline < next))
             next = stop_deadline;
         int timeout = next < 0 ? -1 : next <= now ? 0 : (int)((next - now + 999) / 1000);
@@ -460,6 +470,9 @@ int main(int argc, char **argv)
     }
     a.start_wall_ms = util_wall_ms();
     a.start_mono_us = util_mono_us();
+    struct proc_limits pl = { a.cfg.max_running, a.cfg.max_records, (size_t)a.cfg.output_limit,
+                              (size_t)a.cfg.output_budget, a.cfg.grace_s * 1000000 };
+    proc_init(&pl);
     log_init();
     if (server_start(lfd, api_handle, &a) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));

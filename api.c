@@ -5,11 +5,13 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "api_proc.h"
 #include "limits.h"
 #include "util.h"
 
-typedef void route_fn(struct agent *a, struct server_request *req, struct server_reply *rep,
-                      const char *param, size_t param_len);
+/* Returns 0 with rep filled, or SERVER_PARKED. */
+typedef int route_fn(struct agent *a, struct server_request *req, struct server_reply *rep,
+                     const char *param, size_t param_len);
 
 /* A pattern is a path whose segments may be "{name}": one segment, handed to the handler. */
 struct route {
@@ -24,6 +26,16 @@ static route_fn h_health, h_info;
 static const struct route routes[] = {
     { "GET", "/health", h_health, 1 },
     { "GET", "/info", h_info, 0 },
+    { "POST", "/commands/background", api_commands_background, 0 },
+    { "POST", "/commands/run", api_commands_run, 0 },
+    { "POST", "/execute/background", api_execute_background, 0 },
+    { "POST", "/execute", api_execute_run, 0 },
+    { "GET", "/execute/processes", api_processes_list, 0 },
+    { "GET", "/execute/processes/{id}", api_process_get, 0 },
+    { "DELETE", "/execute/processes/{id}", api_process_forget, 0 },
+    { "GET", "/execute/processes/{id}/output", api_process_output, 0 },
+    { "DELETE", "/execute/kill", api_kill_body, 0 },
+    { "POST", "/execute/kill/{id}", api_kill_path, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -173,14 +185,13 @@ int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
     /* the route's pattern may have matched with a param; match again to get this one's */
     route_match(found->pattern, req->path, req->path_len, &param, &param_len);
     rep->status = 200;
-    found->fn(a, req, rep, param, param_len);
-    return 0;
+    return found->fn(a, req, rep, param, param_len);
 }
 
 /* ---- endpoints ---- */
 
-static void h_health(struct agent *a, struct server_request *req, struct server_reply *rep,
-                     const char *param, size_t param_len)
+static int h_health(struct agent *a, struct server_request *req, struct server_reply *rep,
+                    const char *param, size_t param_len)
 {
     (void)req, (void)param, (void)param_len;
     struct buf *b = &rep->body;
@@ -197,7 +208,14 @@ static void h_health(struct agent *a, struct server_request *req, struct server_
     buf_putc(b, '{');
     json_put_key(b, "auth");
     json_put_cstr(b, a->cfg.no_auth ? "none" : "jwt-hs256");
+    static const char *const features[] = { "commands", "code", "background", "sync", "kill",
+                                            "output" };
+    for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
+        json_put_key(b, features[i]);
+        json_put_bool(b, 1);
+    }
     buf_puts(b, "}}");
+    return 0;
 }
 
 static void put_limit(struct buf *b, const char *key, long long v)
@@ -206,8 +224,8 @@ static void put_limit(struct buf *b, const char *key, long long v)
     json_put_int(b, v);
 }
 
-static void h_info(struct agent *a, struct server_request *req, struct server_reply *rep,
-                   const char *param, size_t param_len)
+static int h_info(struct agent *a, struct server_request *req, struct server_reply *rep,
+                  const char *param, size_t param_len)
 {
     (void)req, (void)param, (void)param_len;
     struct utsname u;
@@ -262,4 +280,5 @@ static void h_info(struct agent *a, struct server_request *req, struct server_re
         buf_printf(b, "\"%s %s\"", routes[i].method, routes[i].pattern);
     }
     buf_puts(b, "]}");
+    return 0;
 }

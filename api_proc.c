@@ -1,0 +1,928 @@
+#include "api_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "json.h"
+#include "limits.h"
+#include "proc.h"
+#include "util.h"
+
+extern char **environ;
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define HIDDEN_ENV   "SANDBOX_AGENT_"   /* the agent's own settings (the secret!) stay private */
+
+/* A language: names clients use, the interpreters to try in order, and the file suffix. */
+struct language {
+    const char *names[4];
+    const char *runners[4];   /* "go run" style entries carry their subcommand */
+    const char *suffix;
+};
+
+static const struct language languages[] = {
+    { { "python", "python3", "py" }, { "python3", "python" }, ".py" },
+    { { "javascript", "js", "node", "nodejs" }, { "node" }, ".js" },
+    { { "typescript", "ts" }, { "tsx", "ts-node", "bun run", "deno run" }, ".ts" },
+    { { "bash" }, { "bash" }, ".sh" },
+    { { "sh", "shell" }, { "sh" }, ".sh" },
+    { { "go", "golang" }, { "go run" }, ".go" },
+    { { "ruby", "rb" }, { "ruby" }, ".rb" },
+    { { "perl", "pl" }, { "perl" }, ".pl" },
+};
+#define NLANGUAGES (sizeof languages / sizeof languages[0])
+
+/* A run request, decoded. Strings live in one arena freed with the request. */
+struct run {
+    char *command;        /* commands */
+    char **args;          /* NULL: through /bin/sh -c */
+    size_t nargs;
+    char *code;           /* code */
+    size_t code_len;
+    const struct language *lang;
+    const char *lang_name;
+    int64_t timeout_s;
+    char *cwd;
+    char *name;
+    char **env;           /* "K=V", NULL-terminated, request's own */
+    size_t nenv;
+};
+
+struct arena {
+    char *base;
+    size_t used, cap;
+};
+
+/* ---- decoding ---- */
+
+static void *arena_take(struct arena *ar, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    if (n > ar->cap - ar->used)
+        return NULL;
+    void *p = ar->base + ar->used;
+    ar->used += n;
+    return p;
+}
+
+/* A decoded string token, NUL-terminated; *len gets its length (it may hold NULs). */
+static char *arena_str(struct arena *ar, const char *s, const struct json_token *t, size_t *len)
+{
+    char *out = arena_take(ar, t->len + 1);
+    if (!out)
+        return NULL;
+    size_t n = json_str_decode(s, t, out);
+    out[n] = 0;
+    if (len)
+        *len = n;
+    return out;
+}
+
+/* One failed check: what to answer. */
+struct fail {
+    int status;
+    const char *code;
+    char msg[200];
+};
+
+static int fail(struct fail *f, int status, const char *code, const char *fmt, const char *arg)
+{
+    f->status = status;
+    f->code = code;
+    snprintf(f->msg, sizeof f->msg, fmt, arg);
+    return -1;
+}
+
+/* An optional string field without NUL bytes. Returns 1 found, 0 absent/null, -1 bad. */
+static int get_str(const char *s, const struct json_token *t, const char *key, struct arena *ar,
+                   char **out, struct fail *f)
+{
+    int i = json_get(s, t, 0, key);
+    if (i < 0 || t[i].type == JSON_NULL)
+        return 0;
+    if (t[i].type != JSON_STRING)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be a string", key);
+    size_t len;
+    *out = arena_str(ar, s, &t[i], &len);
+    if (!*out)
+        return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", key);
+    if (strlen(*out) != len)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must not contain NUL bytes", key);
+    return 1;
+}
+
+static int decode_args(const char *s, const struct json_token *t, struct arena *ar, struct run *r,
+                       struct fail *f)
+{
+    int i = json_get(s, t, 0, "args");
+    if (i < 0 || t[i].type == JSON_NULL)
+        return 0;
+    if (t[i].type != JSON_ARRAY)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be an array of strings", "args");
+    if (t[i].size > LIMIT_ARGS)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' has too many entries", "args");
+    r->args = arena_take(ar, (t[i].size + 2) * sizeof *r->args);
+    if (!r->args)
+        return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "args");
+    r->args[0] = r->command;
+    for (uint32_t k = 0, e = (uint32_t)i + 1; k < t[i].size; k++, e = t[e].next) {
+        size_t len;
+        if (t[e].type != JSON_STRING)
+            return fail(f, 400, "INVALID_REQUEST", "'%s' must be an array of strings", "args");
+        char *a = arena_str(ar, s, &t[e], &len);
+        if (!a)
+            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "args");
+        if (strlen(a) != len)
+            return fail(f, 400, "INVALID_REQUEST", "'%s' must not contain NUL bytes", "args");
+        r->args[1 + k] = a;
+    }
+    r->nargs = t[i].size;
+    r->args[1 + r->nargs] = NULL;
+    return 0;
+}
+
+static int env_key_ok(const char *k, size_t len)
+{
+    return len > 0 && strlen(k) == len && !strchr(k, '=');
+}
+
+static int decode_env(const char *s, const struct json_token *t, struct arena *ar, struct run *r,
+                      struct fail *f)
+{
+    int i = json_get(s, t, 0, "env");
+    if (i < 0 || t[i].type == JSON_NULL)
+        return 0;
+    if (t[i].type != JSON_OBJECT)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be an object of strings", "env");
+    if (t[i].size > LIMIT_ENV_VARS)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' has too many variables", "env");
+    r->env = arena_take(ar, (t[i].size + 1) * sizeof *r->env);
+    if (!r->env)
+        return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "env");
+    for (uint32_t k = 0, e = (uint32_t)i + 1; k < t[i].size; k++, e = t[e + 1].next) {
+        size_t klen, vlen;
+        char *key = arena_str(ar, s, &t[e], &klen);
+        if (!key)
+            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "env");
+        if (!env_key_ok(key, klen))
+            return fail(f, 400, "INVALID_REQUEST",
+                        "env keys must be non-empty, without '=' or NUL (got '%s')", key);
+        if (t[e + 1].type != JSON_STRING)
+            return fail(f, 400, "INVALID_REQUEST", "env value of '%s' must be a string", key);
+        char *val = arena_str(ar, s, &t[e + 1], &vlen);
+        char *kv = val ? arena_take(ar, klen + vlen + 2) : NULL;
+        if (!kv)
+            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "env");
+        if (strlen(val) != vlen)
+            return fail(f, 400, "INVALID_REQUEST", "env value of '%s' must not contain NUL", key);
+        memcpy(kv, key, klen);
+        kv[klen] = '=';
+        memcpy(kv + klen + 1, val, vlen + 1);
+        r->env[r->nenv++] = kv;
+    }
+    r->env[r->nenv] = NULL;
+    return 0;
+}
+
+static int decode_timeout(const char *s, const struct json_token *t, int64_t dflt, struct run *r,
+                          struct fail *f)
+{
+    r->timeout_s = dflt;
+    int i = json_get(s, t, 0, "timeout");
+    if (i < 0 || t[i].type == JSON_NULL)
+        return 0;
+    double v;
+    if (t[i].type != JSON_NUMBER || json_get_double(s, &t[i], &v) < 0)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be a number of seconds", "timeout");
+    if (!(v >= 0) || v > LIMIT_TIMEOUT_MAX_S)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be between 0 and 604800 seconds",
+                    "timeout");
+    r->timeout_s = (int64_t)ceil(v);
+    return 0;
+}
+
+/* working_dir (aliases workdir, cwd): must be an existing directory; relative ones are
+ * taken from the agent's workdir. */
+static int decode_cwd(const char *s, const struct json_token *t, struct arena *ar,
+                      const char *workdir, struct run *r, struct fail *f)
+{
+    static const char *const keys[] = { "working_dir", "workdir", "cwd" };
+    char *dir = NULL;
+    for (size_t k = 0; k < 3 && !dir; k++)
+        if (get_str(s, t, keys[k], ar, &dir, f) < 0)
+            return -1;
+    if (!dir || !*dir) {
+        r->cwd = (char *)workdir;
+        return 0;
+    }
+    if (dir[0] != '/') {
+        char *abs = arena_take(ar, strlen(workdir) + strlen(dir) + 2);
+        if (!abs)
+            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "working_dir");
+        sprintf(abs, "%s/%s", workdir, dir);
+        dir = abs;
+    }
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return fail(f, 400, "DIRECTORY_NOT_FOUND", "working directory not found: %s", dir);
+    r->cwd = dir;
+    return 0;
+}
+
+static const struct language *find_language(const char *name)
+{
+    for (size_t i = 0; i < NLANGUAGES; i++)
+        for (size_t k = 0; k < 4 && languages[i].names[k]; k++)
+            if (!strcasecmp(languages[i].names[k], name))
+                return &languages[i];
+    return NULL;
+}
+
+/* Decodes and checks a run request: everything a client can get wrong is answered here,
+ * before anything starts. */
+static int decode_run(const char *s, const struct json_token *t, struct arena *ar, int is_code,
+                      int64_t dflt_timeout, const char *workdir, struct run *r, struct fail *f)
+{
+    memset(r, 0, sizeof *r);
+    if (is_code) {
+        int i = json_get(s, t, 0, "code");
+        if (i < 0 || t[i].type == JSON_NULL)
+            return fail(f, 400, "MISSING_PARAMETER", "'%s' is required", "code");
+        if (t[i].type != JSON_STRING)
+            return fail(f, 400, "INVALID_REQUEST", "'%s' must be a string", "code");
+        r->code = arena_str(ar, s, &t[i], &r->code_len);
+        if (!r->code)
+            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "code");
+        char *lang = NULL;
+        if (get_str(s, t, "language", ar, &lang, f) < 0)
+            return -1;
+        r->lang_name = lang && *lang ? lang : "python";
+        r->lang = find_language(r->lang_name);
+        if (!r->lang)
+            return fail(f, 400, "INVALID_REQUEST", "unknown language: %s", r->lang_name);
+    } else {
+        int rc = get_str(s, t, "command", ar, &r->command, f);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 || !*r->command)
+            return fail(f, 400, "MISSING_PARAMETER", "'%s' is required", "command");
+        if (decode_args(s, t, ar, r, f) < 0)
+            return -1;
+    }
+    if (decode_timeout(s, t, dflt_timeout, r, f) < 0 || decode_cwd(s, t, ar, workdir, r, f) < 0 ||
+        decode_env(s, t, ar, r, f) < 0 || get_str(s, t, "name", ar, &r->name, f) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- preparing what runs ---- */
+
+static const char *env_lookup(char *const *env, const char *key)
+{
+    size_t n = strlen(key);
+    for (; env && *env; env++)
+        if (!strncmp(*env, key, n) && (*env)[n] == '=')
+            return *env + n + 1;
+    return NULL;
+}
+
+static int env_has_key(char *const *env, const char *kv)
+{
+    size_t n = strcspn(kv, "=");
+    for (; env && *env; env++)
+        if (!strncmp(*env, kv, n) && (*env)[n] == '=')
+            return 1;
+    return 0;
+}
+
+/* The child's environment: the agent's own (less its private settings), then the
+ * request's on top, then PYTHONUNBUFFERED for python unless the request set it. */
+static char **build_env(struct arena *ar, const struct run *r)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = arena_take(ar, (n + r->nenv + 3) * sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], HIDDEN_ENV, strlen(HIDDEN_ENV)) != 0 &&
+            !env_has_key(r->env, environ[i]))
+            env[k++] = environ[i];
+    for (size_t i = 0; i < r->nenv; i++)
+        env[k++] = r->env[i];
+    env[k] = NULL;
+    if (!env_lookup(env, "PATH"))
+        env[k++] = "PATH=" DEFAULT_PATH;
+    if (r->lang && !strcmp(r->lang->suffix, ".py") && !env_lookup(env, "PYTHONUNBUFFERED"))
+        env[k++] = "PYTHONUNBUFFERED=1";
+    env[k] = NULL;
+    return env;
+}
+
+/* Finds name on PATH (or as a path) as the child would. Returns 0 or an errno. */
+static int which(struct arena *ar, const char *name, const char *path, char **out)
+{
+    if (strchr(name, '/')) {
+        *out = (char *)name;
+        return access(name, X_OK) == 0 ? 0 : errno;
+    }
+    int err = ENOENT;
+    for (const char *p = path; *p;) {
+        size_t len = strcspn(p, ":");
+        char *cand = arena_take(ar, len + strlen(name) + 2);
+        if (!cand)
+            return ENOMEM;
+        sprintf(cand, "%.*s%s%s", (int)len, p, len ? "/" : "", name);
+        struct stat st;
+        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (access(cand, X_OK) == 0) {
+                *out = cand;
+                return 0;
+            }
+            err = EACCES;
+        }
+        p += len + (p[len] == ':');
+    }
+    return err;
+}
+
+/* Writes the code to a private temp file (mode 0600 from mkstemps). */
+static char *write_code(struct arena *ar, const struct run *r, struct fail *f)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    char *path = arena_take(ar, strlen(tmp) + 40);
+    if (!path) {
+        fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
+        return NULL;
+    }
+    sprintf(path, "%s/sandbox-agent-XXXXXX%s", tmp, r->lang->suffix);
+    int fd = mkstemps(path, (int)strlen(r->lang->suffix));
+    if (fd < 0) {
+        fail(f, 500, "INTERNAL_ERROR", "cannot create the code file: %s", strerror(errno));
+        return NULL;
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    size_t off = 0;
+    while (off < r->code_len) {
+        ssize_t w = write(fd, r->code + off, r->code_len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            fail(f, 500, "INTERNAL_ERROR", "cannot write the code file: %s", strerror(errno));
+            close(fd);
+            unlink(path);
+            return NULL;
+        }
+        off += (size_t)w;
+    }
+    close(fd);
+    return path;
+}
+
+/* Turns a decoded run into a proc_spec: argv, environment, resolved program. */
+static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct fail *f)
+{
+    memset(sp, 0, sizeof *sp);
+    char **env = build_env(ar, r);
+    char **argv = arena_take(ar, 6 * sizeof *argv);
+    if (!env || !argv)
+        return fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
+    const char *path = env_lookup(env, "PATH");
+    sp->envp = env;
+    sp->cwd = r->cwd;
+    sp->name = r->name;
+    sp->timeout_s = r->timeout_s;
+    if (!r->lang && !r->args) {
+        argv[0] = "/bin/sh", argv[1] = "-c", argv[2] = r->command, argv[3] = NULL;
+        sp->path = "/bin/sh";
+        sp->argv = argv;
+        sp->command = r->command;
+        return 0;
+    }
+    if (!r->lang) {
+        char *prog;
+        int err = which(ar, r->command, path, &prog);
+        if (err)
+            return fail(f, 400, "EXECUTION_FAILED", "cannot execute '%s'",
+                        r->command), snprintf(f->msg, sizeof f->msg, "cannot execute '%s': %s",
+                                              r->command, strerror(err)), -1;
+        sp->path = prog;
+        sp->argv = r->args;
+        /* display form: the words joined by spaces */
+        size_t len = 1;
+        for (size_t i = 0; r->args[i]; i++)
+            len += strlen(r->args[i]) + 1;
+        char *cmd = arena_take(ar, len);
+        if (!cmd)
+            return fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
+        cmd[0] = 0;
+        for (size_t i = 0; r->args[i]; i++)
+            strcat(strcat(cmd, i ? " " : ""), r->args[i]);
+        sp->command = cmd;
+        return 0;
+    }
+    /* code: the first runner found on PATH; "go run" style runners keep their subcommand */
+    char *prog = NULL;
+    const char *runner = NULL;
+    for (size_t i = 0; i < 4 && r->lang->runners[i] && !prog; i++) {
+        char exe[32];
+        runner = r->lang->runners[i];
+        snprintf(exe, sizeof exe, "%.*s", (int)strcspn(runner, " "), runner);
+        if (which(ar, exe, path, &prog) != 0)
+            prog = NULL;
+    }
+    if (!prog)
+        return fail(f, 400, "EXECUTION_FAILED", "interpreter not installed: %s",
+                    r->lang->runners[0]);
+    char *file = write_code(ar, r, f);
+    if (!file)
+        return -1;
+    int n = 0;
+    argv[n++] = prog;
+    const char *sub = strchr(runner, ' ');
+    if (sub)
+        argv[n++] = (char *)sub + 1;
+    argv[n++] = file;
+    argv[n] = NULL;
+    sp->path = prog;
+    sp->argv = argv;
+    sp->command = r->lang_name;
+    sp->language = r->lang_name;
+    sp->code_path = file;
+    return 0;
+}
+
+/* ---- answering ---- */
+
+static void put_time(struct buf *b, const char *key, int64_t ms)
+{
+    json_put_key(b, key);
+    if (!ms) {
+        json_put_null(b);
+        return;
+    }
+    char ts[25];
+    util_rfc3339(ms, ts);
+    json_put_cstr(b, ts);
+}
+
+static void put_ring(struct buf *b, const struct proc_ring *r)
+{
+    const char *p1, *p2;
+    size_t n1, n2;
+    proc_output(r, 0, &p1, &n1, &p2, &n2);
+    if (!n2) {
+        json_put_str(b, p1 ? p1 : "", n1);
+        return;
+    }
+    /* a wrapped ring: join the halves so a UTF-8 sequence across the seam stays whole */
+    char *joined = malloc(n1 + n2);
+    if (!joined) {
+        b->failed = 1;
+        return;
+    }
+    memcpy(joined, p1, n1);
+    memcpy(joined + n1, p2, n2);
+    json_put_str(b, joined, n1 + n2);
+    free(joined);
+}
+
+static const char *status_name(const struct proc *p)
+{
+    switch (p->state) {
+    case PROC_QUEUED: return "queued";
+    case PROC_RUNNING: return "running";
+    default: return p->reason == PROC_R_EXIT && p->exit_code == 0 ? "completed" : "failed";
+    }
+}
+
+static const char *reason_name(enum proc_reason r)
+{
+    static const char *const names[] = { NULL, "exit", "signal", "timeout", "killed",
+                                         "spawn_error" };
+    return names[r];
+}
+
+static void put_record(struct buf *b, const struct proc *p, int with_output)
+{
+    int done = p->state == PROC_FINISHED;
+    buf_putc(b, '{');
+    json_put_key(b, "process_id");
+    json_put_cstr(b, p->id);
+    json_put_key(b, "execution_id");
+    json_put_cstr(b, p->exec_id);
+    json_put_key(b, "name");
+    json_put_cstr(b, p->name);
+    json_put_key(b, "kind");
+    json_put_cstr(b, p->is_code ? "code" : "command");
+    json_put_key(b, "command");
+    json_put_cstr(b, p->command);
+    json_put_key(b, "language");
+    json_put_cstr(b, p->language);
+    json_put_key(b, "status");
+    json_put_cstr(b, status_name(p));
+    json_put_key(b, "reason");
+    json_put_cstr(b, done ? reason_name(p->reason) : NULL);
+    json_put_key(b, "pid");
+    if (p->state == PROC_RUNNING)
+        json_put_int(b, p->pid);
+    else
+        json_put_null(b);
+    json_put_key(b, "exit_code");
+    if (done)
+        json_put_int(b, p->exit_code);
+    else
+        json_put_null(b);
+    json_put_key(b, "signal");
+    json_put_cstr(b, p->term_signal ? proc_signal_name(p->term_signal) : NULL);
+    if (p->reason == PROC_R_SPAWN_ERROR) {
+        json_put_key(b, "error");
+        json_put_cstr(b, strerror(p->spawn_errno));
+    }
+    put_time(b, "created_at", p->created_ms);
+    put_time(b, "started_at", p->started_ms);
+    put_time(b, "completed_at", done ? p->finished_ms : 0);
+    json_put_key(b, "execution_time");
+    json_put_num(b, proc_runtime(p), 3);
+    if (with_output) {
+        json_put_key(b, "stdout");
+        put_ring(b, &p->out);
+        json_put_key(b, "stderr");
+        put_ring(b, &p->err);
+    }
+    json_put_key(b, "stdout_bytes");
+    json_put_int(b, (int64_t)p->out.total);
+    json_put_key(b, "stderr_bytes");
+    json_put_int(b, (int64_t)p->err.total);
+    json_put_key(b, "stdout_truncated");
+    json_put_bool(b, p->out.total > p->out.len);
+    json_put_key(b, "stderr_truncated");
+    json_put_bool(b, p->err.total > p->err.len);
+    json_put_key(b, "timeout");
+    json_put_int(b, p->timeout_s);
+    buf_putc(b, '}');
+}
+
+static void answer_fail(const struct server_request *req, struct server_reply *rep,
+                        const struct fail *f)
+{
+    api_error(req, rep, f->status, f->code, f->msg);
+}
+
+/* Decodes, prepares and creates a record. Returns it, or NULL after answering. */
+static struct proc *start_run(struct agent *a, struct server_request *req,
+                              struct server_reply *rep, int is_code, int64_t dflt_timeout)
+{
+    struct json_token *t = api_parse_body(req, rep);
+    if (!t)
+        return NULL;
+    struct arena ar = { NULL, 0, 3 * req->body_len + 64 * 1024 };
+    struct fail f = { 0 };
+    struct proc *p = NULL;
+    struct run r;
+    struct proc_spec sp;
+    ar.base = malloc(ar.cap);
+    if (!ar.base) {
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+        goto done;
+    }
+    if (decode_run(req->body_len ? req->body : "{}", t, &ar, is_code, dflt_timeout,
+                   a->cfg.workdir, &r, &f) < 0 ||
+        prepare(&ar, &r, &sp, &f) < 0) {
+        answer_fail(req, rep, &f);
+        goto done;
+    }
+    p = proc_create(&sp);
+    if (!p) {
+        int err = errno;
+        if (sp.code_path)
+            unlink(sp.code_path);
+        if (err == ENOMEM || err == EMFILE || err == ENFILE || err == EAGAIN) {
+            snprintf(f.msg, sizeof f.msg, "cannot start: %s", strerror(err));
+            api_error(req, rep, 503, "EXECUTION_FAILED", f.msg);
+        } else {
+            snprintf(f.msg, sizeof f.msg, "cannot execute '%s': %s", sp.path, strerror(err));
+            api_error(req, rep, 400, "EXECUTION_FAILED", f.msg);
+        }
+    }
+done:
+    free(ar.base);
+    free(t);
+    return p;
+}
+
+static int answer_started(struct server_reply *rep, const struct proc *p)
+{
+    struct buf *b = &rep->body;
+    rep->status = 200;
+    buf_putc(b, '{');
+    json_put_key(b, "process_id");
+    json_put_cstr(b, p->id);
+    json_put_key(b, "execution_id");
+    json_put_cstr(b, p->exec_id);
+    json_put_key(b, "status");
+    json_put_cstr(b, status_name(p));
+    json_put_key(b, "name");
+    json_put_cstr(b, p->name);
+    json_put_key(b, "pid");
+    if (p->state == PROC_RUNNING)
+        json_put_int(b, p->pid);
+    else
+        json_put_null(b);
+    put_time(b, "created_at", p->created_ms);
+    buf_putc(b, '}');
+    return 0;
+}
+
+int api_commands_background(struct agent *a, struct server_request *req, struct server_reply *rep,
+                            const char *param, size_t param_len)
+{
+    (void)param, (void)param_len;
+    struct proc *p = start_run(a, req, rep, 0, LIMIT_TIMEOUT_BG_S);
+    return p ? answer_started(rep, p) : 0;
+}
+
+int api_execute_background(struct agent *a, struct server_request *req, struct server_reply *rep,
+                           const char *param, size_t param_len)
+{
+    (void)param, (void)param_len;
+    struct proc *p = start_run(a, req, rep, 1, LIMIT_TIMEOUT_BG_S);
+    return p ? answer_started(rep, p) : 0;
+}
+
+/* A synchronous run finished: answer its parked request, if the client is still there. */
+static void sync_done(struct proc *p, void *ctx)
+{
+    uint64_t token = (uint64_t)(uintptr_t)ctx;
+    struct server_reply *rep = server_parked(token);
+    if (!rep)
+        return;   /* the client left; the record stays like any other */
+    int timed_out = p->reason == PROC_R_TIMEOUT;
+    struct buf *b = &rep->body;
+    char ts[25];
+    util_rfc3339(p->finished_ms, ts);
+    rep->status = timed_out ? 408 : 200;
+    buf_reset(b);
+    buf_putc(b, '{');
+    json_put_key(b, "success");
+    json_put_bool(b, p->reason == PROC_R_EXIT && p->exit_code == 0);
+    json_put_key(b, "stdout");
+    put_ring(b, &p->out);
+    json_put_key(b, "stderr");
+    put_ring(b, &p->err);
+    json_put_key(b, "exit_code");
+    json_put_int(b, p->exit_code);
+    json_put_key(b, "execution_time");
+    json_put_num(b, proc_runtime(p), 3);
+    if (p->is_code) {
+        json_put_key(b, "language");
+        json_put_cstr(b, p->language);
+    } else {
+        json_put_key(b, "command");
+        json_put_cstr(b, p->command);
+        json_put_key(b, "pid");
+        json_put_int(b, p->pid);
+    }
+    json_put_key(b, "process_id");
+    json_put_cstr(b, p->id);
+    json_put_key(b, "timestamp");
+    json_put_cstr(b, ts);
+    json_put_key(b, "timed_out");
+    json_put_bool(b, timed_out);
+    json_put_key(b, "stdout_truncated");
+    json_put_bool(b, p->out.total > p->out.len);
+    json_put_key(b, "stderr_truncated");
+    json_put_bool(b, p->err.total > p->err.len);
+    if (timed_out) {
+        json_put_key(b, "error");
+        json_put_cstr(b, "execution timed out");
+        json_put_key(b, "code");
+        json_put_cstr(b, "EXECUTION_TIMEOUT");
+    }
+    buf_putc(b, '}');
+    server_resume(token);
+}
+
+static int run_sync(struct agent *a, struct server_request *req, struct server_reply *rep,
+                    int is_code)
+{
+    struct proc *p = start_run(a, req, rep, is_code, LIMIT_TIMEOUT_SYNC_S);
+    if (!p)
+        return 0;
+    if (p->state == PROC_FINISHED) {   /* cannot happen before the loop runs, but decide it */
+        answer_started(rep, p);
+        return 0;
+    }
+    p->on_finish = sync_done;
+    p->finish_ctx = (void *)(uintptr_t)req->token;
+    return SERVER_PARKED;
+}
+
+int api_commands_run(struct agent *a, struct server_request *req, struct server_reply *rep,
+                     const char *param, size_t param_len)
+{
+    (void)param, (void)param_len;
+    return run_sync(a, req, rep, 0);
+}
+
+int api_execute_run(struct agent *a, struct server_request *req, struct server_reply *rep,
+                    const char *param, size_t param_len)
+{
+    (void)param, (void)param_len;
+    return run_sync(a, req, rep, 1);
+}
+
+int api_processes_list(struct agent *a, struct server_request *req, struct server_reply *rep,
+                       const char *param, size_t param_len)
+{
+    (void)a, (void)param, (void)param_len;
+    char status[16], name[256], output[8];
+    int has_status = http_query_get(req->query, req->query_len, "status", status, sizeof status);
+    int has_name = http_query_get(req->query, req->query_len, "name", name, sizeof name);
+    int has_output = http_query_get(req->query, req->query_len, "output", output, sizeof output);
+    if (has_status == -2 || has_name == -2 || has_output == -2) {
+        api_error(req, rep, 400, "INVALID_REQUEST", "malformed query string");
+        return 0;
+    }
+    if (has_status >= 0 && strcmp(status, "queued") && strcmp(status, "running") &&
+        strcmp(status, "completed") && strcmp(status, "failed")) {
+        api_error(req, rep, 400, "INVALID_REQUEST",
+                  "status must be queued, running, completed or failed");
+        return 0;
+    }
+    int with_output = !(has_output >= 0 && (!strcmp(output, "false") || !strcmp(output, "0")));
+    struct buf *b = &rep->body;
+    long count = 0;
+    buf_puts(b, "{\"processes\":[");
+    for (struct proc *p = proc_first(); p; p = proc_next(p)) {
+        if (has_status >= 0 && strcmp(status, status_name(p)))
+            continue;
+        if (has_name >= 0 && (!p->name || strcmp(name, p->name)))
+            continue;
+        json_sep(b);
+        put_record(b, p, with_output);
+        count++;
+    }
+    buf_puts(b, "],\"count\":");
+    json_put_int(b, count);
+    buf_putc(b, '}');
+    return 0;
+}
+
+static struct proc *find_or_404(struct server_request *req, struct server_reply *rep,
+                                const char *id, size_t len)
+{
+    struct proc *p = proc_find(id, len);
+    if (!p)
+        api_error(req, rep, 404, "PROCESS_NOT_FOUND", "no such process");
+    return p;
+}
+
+int api_process_get(struct agent *a, struct server_request *req, struct server_reply *rep,
+                    const char *param, size_t param_len)
+{
+    (void)a;
+    struct proc *p = find_or_404(req, rep, param, param_len);
+    if (p)
+        put_record(&rep->body, p, 1);
+    return 0;
+}
+
+int api_process_output(struct agent *a, struct server_request *req, struct server_reply *rep,
+                       const char *param, size_t param_len)
+{
+    (void)a;
+    struct proc *p = find_or_404(req, rep, param, param_len);
+    if (!p)
+        return 0;
+    char stream[8] = "stdout", offs[24] = "0";
+    int s = http_query_get(req->query, req->query_len, "stream", stream, sizeof stream);
+    int o = http_query_get(req->query, req->query_len, "offset", offs, sizeof offs);
+    char *end;
+    unsigned long long offset = strtoull(offs, &end, 10);
+    if (s == -2 || o == -2 || (strcmp(stream, "stdout") && strcmp(stream, "stderr")) ||
+        *end || !*offs || offs[0] == '-') {
+        api_error(req, rep, 400, "INVALID_REQUEST",
+                  "stream must be stdout or stderr, offset a byte count");
+        return 0;
+    }
+    const struct proc_ring *r = strcmp(stream, "stdout") ? &p->err : &p->out;
+    const char *p1, *p2;
+    size_t n1, n2;
+    uint64_t start = proc_output(r, offset, &p1, &n1, &p2, &n2);
+    buf_append(&rep->body, p1, n1);
+    buf_append(&rep->body, p2, n2);
+    rep->content_type = "application/octet-stream";
+    buf_printf(&rep->headers, "X-Output-Start: %llu\r\nX-Output-Next-Offset: %llu\r\n"
+                              "X-Process-Status: %s\r\n",
+               (unsigned long long)start, (unsigned long long)(start + n1 + n2), status_name(p));
+    return 0;
+}
+
+int api_process_forget(struct agent *a, struct server_request *req, struct server_reply *rep,
+                       const char *param, size_t param_len)
+{
+    (void)a;
+    struct proc *p = find_or_404(req, rep, param, param_len);
+    if (!p)
+        return 0;
+    char id[22];
+    memcpy(id, p->id, sizeof id);
+    if (proc_forget(p) < 0) {
+        api_error(req, rep, 409, "INVALID_REQUEST", "process is still running; kill it first");
+        return 0;
+    }
+    buf_printf(&rep->body, "{\"process_id\":\"%s\",\"deleted\":true}", id);
+    return 0;
+}
+
+/* Kill by id with an optional "signal" (name or number) in the body. */
+static int kill_common(struct server_request *req, struct server_reply *rep, const char *s,
+                       const struct json_token *t, const char *id, size_t id_len)
+{
+    int sig = SIGTERM;
+    int i = json_get(s, t, 0, "signal");
+    if (i >= 0 && t[i].type != JSON_NULL) {
+        char name[16];
+        int64_t num;
+        if (t[i].type == JSON_STRING && t[i].len < sizeof name) {
+            size_t n = json_str_decode(s, &t[i], name);
+            sig = proc_signal_parse(name, n);
+        } else if (t[i].type == JSON_NUMBER && json_get_int64(s, &t[i], &num) == 0 && num > 0 &&
+                   num < 65) {
+            sig = proc_signal_name((int)num) ? (int)num : -1;
+        } else {
+            sig = -1;
+        }
+        if (sig <= 0) {
+            api_error(req, rep, 400, "INVALID_REQUEST", "unknown signal");
+            return 0;
+        }
+    }
+    struct proc *p = find_or_404(req, rep, id, id_len);
+    if (!p)
+        return 0;
+    if (proc_kill(p, sig) < 0) {
+        api_error(req, rep, 404, "PROCESS_NOT_FOUND", "process already finished");
+        /* say how it ended: the body is the error object plus "status" */
+        rep->body.len--;
+        buf_printf(&rep->body, ",\"process_id\":\"%s\",\"status\":\"%s\"}", p->id, status_name(p));
+        return 0;
+    }
+    struct buf *b = &rep->body;
+    buf_putc(b, '{');
+    json_put_key(b, "process_id");
+    json_put_cstr(b, p->id);
+    json_put_key(b, "status");
+    json_put_cstr(b, "killed");
+    json_put_key(b, "signal");
+    json_put_cstr(b, proc_signal_name(sig));
+    json_put_key(b, "message");
+    json_put_cstr(b, "signal sent to the process group");
+    buf_putc(b, '}');
+    return 0;
+}
+
+int api_kill_body(struct agent *a, struct server_request *req, struct server_reply *rep,
+                  const char *param, size_t param_len)
+{
+    (void)a, (void)param, (void)param_len;
+    struct json_token *t = api_parse_body(req, rep);
+    if (!t)
+        return 0;
+    const char *s = req->body_len ? req->body : "{}";
+    int i = json_get(s, t, 0, "process_id");
+    char id[32];
+    if (i < 0 || t[i].type == JSON_NULL)
+        api_error(req, rep, 400, "MISSING_PARAMETER", "'process_id' is required");
+    else if (t[i].type != JSON_STRING || t[i].len >= sizeof id)
+        api_error(req, rep, 404, "PROCESS_NOT_FOUND", "no such process");
+    else
+        kill_common(req, rep, s, t, id, json_str_decode(s, &t[i], id));
+    free(t);
+    return 0;
+}
+
+int api_kill_path(struct agent *a, struct server_request *req, struct server_reply *rep,
+                  const char *param, size_t param_len)
+{
+    (void)a;
+    struct json_token *t = api_parse_body(req, rep);
+    if (!t)
+        return 0;
+    kill_common(req, rep, req->body_len ? req->body : "{}", t, param, param_len);
+    free(t);
+    return 0;
+}

@@ -1,0 +1,659 @@
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "loop.h"
+#include "util.h"
+
+/* The record's life, every (state, event) pair decided:
+ *
+ *   state \ event  slot free     exit (reaped)   deadline          kill request     forget/evict
+ *   queued         spawn:        -               - (timer starts   finished,        refused (409) /
+ *                  running, or   (no pid yet)    at spawn)         reason killed    never evicted
+ *                  finished with
+ *                  spawn_error
+ *   running        -             finished:       timeout: TERM     TERM (or sig) to refused (409) /
+ *                                exit/signal/    group, reason     group, reason    never evicted
+ *                                timeout/killed  timeout; after    killed; KILL
+ *                                                grace: KILL group after grace
+ *   finished       -             -               -                 refused (404)    removed
+ *
+ * Shutdown is a kill request to every queued and running record. */
+
+#define DRAIN_AT_EXIT   (1u << 20)  /* bytes read from a pipe after its writer was reaped */
+#define RING_MIN        4096        /* first allocation of an output ring */
+
+struct proc_spawn {
+    char *path;
+    char **argv;
+    char **envp;
+    char *cwd;
+};
+
+static struct proc_limits lim;
+static struct proc *head, *tail;
+static struct proc **live;        /* running records, dense, for the deadline scan */
+static long nlive;
+static struct proc_counts counts;
+
+static void proc_finish(struct proc *p);
+
+/* ---- small helpers ---- */
+
+static char **strv_dup(char *const *v)
+{
+    size_t n = 0, bytes = 0;
+    while (v[n])
+        bytes += strlen(v[n++]) + 1;
+    /* one block: the pointer array, then the strings */
+    char **out = malloc((n + 1) * sizeof *out + bytes);
+    if (!out)
+        return NULL;
+    char *s = (char *)(out + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i]) + 1;
+        memcpy(s, v[i], len);
+        out[i] = s;
+        s += len;
+    }
+    out[n] = NULL;
+    return out;
+}
+
+static char *str_dup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void spawn_free(struct proc_spawn *s)
+{
+    if (!s)
+        return;
+    free(s->path);
+    free(s->argv);
+    free(s->envp);
+    free(s->cwd);
+    free(s);
+}
+
+static void ring_free(struct proc_ring *r)
+{
+    counts.output_bytes -= r->cap;
+    free(r->data);
+    memset(r, 0, sizeof *r);
+}
+
+/* Keeps the last output_limit bytes. Grows geometrically up to the limit, then overwrites
+ * the oldest bytes; when memory is short it keeps counting and drops instead. */
+static void ring_write(struct proc_ring *r, const char *data, size_t n)
+{
+    size_t limit = lim.output_limit;
+    r->total += n;
+    if (limit == 0)
+        return;
+    if (n > limit) {
+        data += n - limit;
+        n = limit;
+    }
+    if (r->len + n > r->cap && r->cap < limit) {
+        size_t cap = r->cap ? r->cap * 2 : RING_MIN;
+        while (cap < r->len + n)
+            cap *= 2;
+        if (cap > limit)
+            cap = limit;
+        char *nd = malloc(cap);
+        if (nd) {
+            /* linearize: the oldest byte goes to index 0 */
+            size_t first = r->cap - r->head < r->len ? r->cap - r->head : r->len;
+            if (r->len) {
+                memcpy(nd, r->data + r->head, first);
+                memcpy(nd + first, r->data, r->len - first);
+            }
+            free(r->data);
+            counts.output_bytes += cap - r->cap;
+            r->data = nd;
+            r->cap = cap;
+            r->head = 0;
+        }
+    }
+    if (r->cap == 0)
+        return;
+    if (n > r->cap) {
+        data += n - r->cap;
+        n = r->cap;
+    }
+    if (r->len + n > r->cap) {   /* drop the oldest */
+        size_t drop = r->len + n - r->cap;
+        r->head = (r->head + drop) % r->cap;
+        r->len -= drop;
+    }
+    size_t at = (r->head + r->len) % r->cap;
+    size_t first = r->cap - at < n ? r->cap - at : n;
+    memcpy(r->data + at, data, first);
+    memcpy(r->data, data + first, n - first);
+    r->len += n;
+}
+
+/* Reads what the pipe has (at most `budget` bytes). Returns 0 at EOF or error, 1 if open. */
+static int pipe_drain(int fd, struct proc_ring *r, size_t budget)
+{
+    char chunk[LIMIT_PIPE_READ];
+    while (budget > 0) {
+        ssize_t n = read(fd, chunk, sizeof chunk < budget ? sizeof chunk : budget);
+        if (n > 0) {
+            ring_write(r, chunk, (size_t)n);
+            budget -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+    return 1;
+}
+
+static void pipe_close(int *fd)
+{
+    if (*fd >= 0) {
+        loop_del(*fd);
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+/* POLLIN/POLLHUP on a child's pipe: read one round's worth, so one chatty child cannot
+ * starve the loop; close at EOF. The record's exit comes from waitpid, not from here. */
+static void on_pipe(void *ctx, int fd, short revents)
+{
+    struct proc *p = ctx;
+    (void)revents;
+    int is_out = fd == p->out_fd;
+    if (!pipe_drain(fd, is_out ? &p->out : &p->err, LIMIT_PIPE_READ))
+        pipe_close(is_out ? &p->out_fd : &p->err_fd);
+}
+
+static void live_add(struct proc *p)
+{
+    p->live_idx = (int)nlive;
+    live[nlive++] = p;
+}
+
+static void live_del(struct proc *p)
+{
+    live[p->live_idx] = live[--nlive];
+    live[p->live_idx]->live_idx = p->live_idx;
+    p->live_idx = -1;
+}
+
+/* ---- spawning ---- */
+
+/* Child side per the libuv protocol, done by posix_spawn (musl: CLONE_VFORK and an
+ * internal error pipe, so exec failure is returned here before we answer): own session
+ * and process group, default dispositions, empty mask, stdin /dev/null, stdout/stderr on
+ * the pipes, cwd applied; every other descriptor of ours is close-on-exec. */
+static int spawn_child(struct proc *p)
+{
+    struct proc_spawn *s = p->spawn;
+    int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    int rc;
+
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+        rc = errno;
+        goto fail_pipes;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    rc = posix_spawn(&p->pid, s->path, &fa, &attr, s->argv, s->envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(out[1]);
+    close(err[1]);
+    if (rc != 0) {
+        close(out[0]);
+        close(err[0]);
+        p->pid = 0;
+        return rc;
+    }
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    fcntl(err[0], F_SETFL, O_NONBLOCK);
+    p->out_fd = out[0];
+    p->err_fd = err[0];
+    loop_add(p->out_fd, POLLIN, on_pipe, p);
+    loop_add(p->err_fd, POLLIN, on_pipe, p);
+    return 0;
+
+fail_pipes:
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
+    }
+    return rc;
+}
+
+/* The spawn succeeded: the record is running and its timeout starts now. */
+static void proc_mark_running(struct proc *p)
+{
+    spawn_free(p->spawn);
+    p->spawn = NULL;
+    p->state = PROC_RUNNING;
+    p->started_ms = util_wall_ms();
+    p->started_us = util_mono_us();
+    p->deadline_us = p->timeout_s ? p->started_us + p->timeout_s * 1000000 : 0;
+    counts.started_total++;
+    live_add(p);
+}
+
+/* queued -> running, or -> finished (spawn_error). */
+static void proc_start(struct proc *p)
+{
+    int rc = spawn_child(p);
+    if (rc == 0) {
+        proc_mark_running(p);
+        return;
+    }
+    p->spawn_errno = rc;
+    p->reason = PROC_R_SPAWN_ERROR;
+    p->exit_code = rc == ENOENT ? 127 : 126;   /* the shell's convention */
+    proc_finish(p);
+}
+
+static void start_queued(void)
+{
+    for (struct proc *p = head; p && nlive < lim.max_running;) {
+        struct proc *next = p->next;
+        if (p->state == PROC_QUEUED)
+            proc_start(p);
+        p = next;
+    }
+}
+
+/* ---- records ---- */
+
+static void record_free(struct proc *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        tail = p->prev;
+    ring_free(&p->out);
+    ring_free(&p->err);
+    spawn_free(p->spawn);
+    free(p->code_path);
+    free(p->name);
+    free(p->command);
+    free(p->language);
+    free(p);
+    counts.records--;
+}
+
+/* Oldest finished records go first while over max_records or the output budget. */
+static void evict(void)
+{
+    struct proc *p = head;
+    while (p && (counts.records > lim.max_records || counts.output_bytes > lim.output_budget)) {
+        struct proc *next = p->next;
+        if (p->state == PROC_FINISHED) {
+            if (p->reason == PROC_R_EXIT && p->exit_code == 0)
+                counts.completed--;
+            else
+                counts.failed--;
+            record_free(p);
+        }
+        p = next;
+    }
+}
+
+/* running/queued -> finished. Pipes are drained of what the exited child wrote (a
+ * grandchild holding them open does not hold the record), then closed. */
+static void proc_finish(struct proc *p)
+{
+    if (p->state == PROC_RUNNING) {
+        live_del(p);
+        if (p->out_fd >= 0)
+            pipe_drain(p->out_fd, &p->out, DRAIN_AT_EXIT);
+        if (p->err_fd >= 0)
+            pipe_drain(p->err_fd, &p->err, DRAIN_AT_EXIT);
+        pipe_close(&p->out_fd);
+        pipe_close(&p->err_fd);
+    }
+    if (p->code_path) {
+        unlink(p->code_path);
+        free(p->code_path);
+        p->code_path = NULL;
+    }
+    p->state = PROC_FINISHED;
+    p->finished_ms = util_wall_ms();
+    p->finished_us = util_mono_us();
+    p->deadline_us = 0;
+    if (p->reason == PROC_R_EXIT && p->exit_code == 0)
+        counts.completed++;
+    else
+        counts.failed++;
+    spawn_free(p->spawn);
+    p->spawn = NULL;
+    if (p->on_finish) {
+        proc_finish_fn *fn = p->on_finish;
+        p->on_finish = NULL;
+        fn(p, p->finish_ctx);
+    }
+}
+
+static void make_id(char *out, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    memcpy(out, prefix, n);
+    util_random_hex(out + n, 16);
+}
+
+/* ---- API ---- */
+
+void proc_init(const struct proc_limits *limits)
+{
+    lim = *limits;
+    if (lim.max_running < 1)
+        lim.max_running = 1;
+    live = calloc((size_t)lim.max_running, sizeof *live);
+}
+
+struct proc *proc_create(const struct proc_spec *spec)
+{
+    struct proc *p = calloc(1, sizeof *p);
+    struct proc_spawn *s = calloc(1, sizeof *s);
+    if (!p || !s)
+        goto nomem;
+    p->spawn = s;
+    s->path = strdup(spec->path);
+    s->argv = strv_dup(spec->argv);
+    s->envp = strv_dup(spec->envp);
+    s->cwd = strdup(spec->cwd);
+    p->name = str_dup(spec->name);
+    p->command = strdup(spec->command);
+    p->language = str_dup(spec->language);
+    p->code_path = str_dup(spec->code_path);
+    if (!s->path || !s->argv || !s->envp || !s->cwd || !p->command ||
+        (spec->name && !p->name) || (spec->language && !p->language) ||
+        (spec->code_path && !p->code_path))
+        goto nomem;
+    make_id(p->id, "proc_");
+    make_id(p->exec_id, "exec_");
+    p->is_code = spec->language != NULL;
+    p->timeout_s = spec->timeout_s;
+    p->created_ms = util_wall_ms();
+    p->out_fd = p->err_fd = -1;
+    p->live_idx = -1;
+    p->state = PROC_QUEUED;
+    if (nlive < lim.max_running) {
+        int rc = spawn_child(p);
+        if (rc) {   /* nothing started: nothing kept (the caller removes its code file) */
+            errno = rc;
+            goto fail;
+        }
+        proc_mark_running(p);
+    }
+    p->prev = tail;
+    if (tail)
+        tail->next = p;
+    else
+        head = p;
+    tail = p;
+    counts.records++;
+    evict();
+    return p;
+
+nomem:
+    errno = ENOMEM;
+fail:
+    spawn_free(s);
+    if (p) {
+        free(p->name);
+        free(p->command);
+        free(p->language);
+        free(p->code_path);
+        free(p);
+    }
+    return NULL;
+}
+
+struct proc *proc_first(void)
+{
+    return head;
+}
+
+struct proc *proc_next(const struct proc *p)
+{
+    return p->next;
+}
+
+struct proc *proc_find(const char *id, size_t len)
+{
+    if (len != 21)
+        return NULL;
+    for (struct proc *p = head; p; p = p->next)
+        if (memcmp(p->id, id, len) == 0)
+            return p;
+    return NULL;
+}
+
+int proc_kill(struct proc *p, int sig)
+{
+    if (p->state == PROC_FINISHED)
+        return -1;
+    if (p->state == PROC_QUEUED) {
+        p->reason = PROC_R_KILLED;
+        p->exit_code = 128 + sig;
+        p->term_signal = 0;
+        proc_finish(p);
+        evict();
+        return 0;
+    }
+    if (!p->reaped)
+        killpg(p->pid, sig);
+    if (p->killing != PROC_R_TIMEOUT)
+        p->killing = PROC_R_KILLED;
+    if (sig != SIGKILL)
+        p->deadline_us = util_mono_us() + lim.grace_us;
+    return 0;
+}
+
+int proc_forget(struct proc *p)
+{
+    if (p->state != PROC_FINISHED)
+        return -1;
+    if (p->reason == PROC_R_EXIT && p->exit_code == 0)
+        counts.completed--;
+    else
+        counts.failed--;
+    record_free(p);
+    return 0;
+}
+
+static void proc_exited(struct proc *p, int status)
+{
+    p->reaped = 1;   /* first: the pid may be recycled from now on */
+    if (WIFSIGNALED(status)) {
+        p->term_signal = WTERMSIG(status);
+        p->exit_code = 128 + p->term_signal;
+        p->reason = PROC_R_SIGNAL;
+    } else {
+        p->exit_code = WEXITSTATUS(status);
+        p->reason = PROC_R_EXIT;
+    }
+    if (p->killing) {
+        p->reason = (enum proc_reason)p->killing;
+        if (p->killing == PROC_R_TIMEOUT)
+            p->exit_code = 124;
+        /* group members that outlived the leader (they ignored SIGTERM) go too; the group
+         * id stays reserved while any member lives, so this cannot hit a stranger */
+        killpg(p->pid, SIGKILL);
+    }
+    proc_finish(p);
+}
+
+void proc_reap(void)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid < 0 && errno == EINTR)
+            continue;
+        if (pid <= 0)
+            break;   /* 0: none left exited; ECHILD: no children at all */
+        struct proc *p = NULL;
+        for (long i = 0; i < nlive; i++)
+            if (live[i]->pid == pid) {
+                p = live[i];
+                break;
+            }
+        if (p)
+            proc_exited(p, status);
+        else
+            counts.orphans_reaped++;
+    }
+    start_queued();
+    evict();
+}
+
+int64_t proc_tick(int64_t now)
+{
+    int64_t next = -1;
+    for (long i = 0; i < nlive; i++) {
+        struct proc *p = live[i];
+        if (!p->deadline_us)
+            continue;
+        if (p->deadline_us <= now) {
+            if (!p->killing) {   /* timeout: TERM, then KILL after grace */
+                p->killing = PROC_R_TIMEOUT;
+                killpg(p->pid, SIGTERM);
+                p->deadline_us = now + lim.grace_us;
+            } else {             /* grace over */
+                killpg(p->pid, SIGKILL);
+                p->deadline_us = 0;
+                continue;
+            }
+        }
+        if (next < 0 || p->deadline_us < next)
+            next = p->deadline_us;
+    }
+    return next;
+}
+
+void proc_shutdown(void)
+{
+    for (struct proc *p = head; p;) {
+        struct proc *next = p->next;
+        if (p->state != PROC_FINISHED)
+            proc_kill(p, SIGTERM);
+        p = next;
+    }
+}
+
+double proc_runtime(const struct proc *p)
+{
+    if (p->state == PROC_QUEUED || !p->started_us)
+        return 0;
+    int64_t end = p->state == PROC_FINISHED ? p->finished_us : util_mono_us();
+    return (double)(end - p->started_us) / 1e6;
+}
+
+uint64_t proc_output(const struct proc_ring *r, uint64_t offset, const char **p1, size_t *n1,
+                     const char **p2, size_t *n2)
+{
+    uint64_t start = r->total - r->len;
+    if (offset < start)
+        offset = start;
+    if (offset > r->total)
+        offset = r->total;
+    size_t skip = (size_t)(offset - start), n = r->len - skip;
+    *p1 = *p2 = NULL;
+    *n1 = *n2 = 0;
+    if (n == 0)
+        return offset;
+    size_t at = (r->head + skip) % r->cap;
+    *p1 = r->data + at;
+    *n1 = r->cap - at < n ? r->cap - at : n;
+    if (*n1 < n) {
+        *p2 = r->data;
+        *n2 = n - *n1;
+    }
+    return offset;
+}
+
+void proc_counts(struct proc_counts *c)
+{
+    *c = counts;
+    c->running = nlive;
+    c->queued = 0;
+    for (struct proc *p = head; p; p = p->next)
+        c->queued += p->state == PROC_QUEUED;
+}
+
+static const struct {
+    int sig;
+    const char *name;
+} signals[] = {
+    { SIGHUP, "SIGHUP" }, { SIGINT, "SIGINT" }, { SIGQUIT, "SIGQUIT" }, { SIGILL, "SIGILL" },
+    { SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" }, { SIGBUS, "SIGBUS" }, { SIGFPE, "SIGFPE" },
+    { SIGKILL, "SIGKILL" }, { SIGUSR1, "SIGUSR1" }, { SIGSEGV, "SIGSEGV" },
+    { SIGUSR2, "SIGUSR2" }, { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" },
+    { SIGTERM, "SIGTERM" }, { SIGCHLD, "SIGCHLD" }, { SIGCONT, "SIGCONT" },
+    { SIGSTOP, "SIGSTOP" }, { SIGTSTP, "SIGTSTP" }, { SIGTTIN, "SIGTTIN" },
+    { SIGTTOU, "SIGTTOU" }, { SIGURG, "SIGURG" }, { SIGXCPU, "SIGXCPU" },
+    { SIGXFSZ, "SIGXFSZ" }, { SIGVTALRM, "SIGVTALRM" }, { SIGPROF, "SIGPROF" },
+    { SIGWINCH, "SIGWINCH" }, { SIGIO, "SIGIO" }, { SIGSYS, "SIGSYS" },
+};
+#define NSIGNALS (sizeof signals / sizeof signals[0])
+
+const char *proc_signal_name(int sig)
+{
+    for (size_t i = 0; i < NSIGNALS; i++)
+        if (signals[i].sig == sig)
+            return signals[i].name;
+    return NULL;
+}
+
+int proc_signal_parse(const char *s, size_t len)
+{
+    if (len > 0 && len <= 2 && s[0] >= '1' && s[0] <= '9') {
+        int v = s[0] - '0';
+        if (len == 2) {
+            if (s[1] < '0' || s[1] > '9')
+                return -1;
+            v = v * 10 + s[1] - '0';
+        }
+        return proc_signal_name(v) ? v : -1;
+    }
+    if (len > 3 && memcmp(s, "SIG", 3) == 0)
+        s += 3, len -= 3;
+    for (size_t i = 0; i < NSIGNALS; i++)
+        if (strlen(signals[i].name + 3) == len && memcmp(signals[i].name + 3, s, len) == 0)
+            return signals[i].sig;
+    return -1;
+}

@@ -1,0 +1,126 @@
+/* Process supervision: spawn, output capture, reaping, timeouts, kill, a FIFO queue and
+ * eviction of old records. Driven entirely by the loop: pipes are watched with loop.h,
+ * SIGCHLD arrives as proc_reap(), deadlines as proc_tick(). Makes syscalls, never logs:
+ * what happened is in the records and in the counters the caller reads. */
+#ifndef SANDBOX_PROC_H
+#define SANDBOX_PROC_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum proc_state { PROC_QUEUED, PROC_RUNNING, PROC_FINISHED };
+
+/* Why a finished process ended. */
+enum proc_reason { PROC_R_NONE, PROC_R_EXIT, PROC_R_SIGNAL, PROC_R_TIMEOUT, PROC_R_KILLED,
+                   PROC_R_SPAWN_ERROR };
+
+/* The last bytes of one output stream: a ring that grows up to the output limit. */
+struct proc_ring {
+    char *data;
+    size_t cap;
+    size_t head;       /* index of the oldest kept byte */
+    size_t len;        /* bytes kept */
+    uint64_t total;    /* bytes the process wrote; total - len were dropped */
+};
+
+struct proc;
+typedef void proc_finish_fn(struct proc *p, void *ctx);
+
+struct proc {
+    char id[22];              /* "proc_" + 16 hex */
+    char exec_id[22];         /* "exec_" + 16 hex */
+    char *name;               /* NULL when not given */
+    char *command;            /* display form of what runs */
+    char *language;           /* NULL for commands */
+    int is_code;
+    enum proc_state state;
+    enum proc_reason reason;
+    pid_t pid;                /* 0 before start; kept after exit for the record */
+    int reaped;               /* waitpid returned it: never signalled again */
+    int exit_code;            /* valid when finished */
+    int term_signal;          /* signal that ended it, 0 if none */
+    int spawn_errno;          /* PROC_R_SPAWN_ERROR: why */
+    int64_t timeout_s;        /* 0 = none */
+    int64_t created_ms, started_ms, finished_ms;   /* wall clock */
+    int64_t started_us, finished_us;               /* monotonic */
+    struct proc_ring out, err;
+    /* synchronous waiter, called once when the process finishes */
+    proc_finish_fn *on_finish;
+    void *finish_ctx;
+    /* private to proc.c */
+    struct proc *prev, *next;
+    struct proc_spawn *spawn; /* what to run, kept while queued */
+    char *code_path;          /* removed when the record finishes */
+    int out_fd, err_fd;
+    int killing;              /* 0, or PROC_R_TIMEOUT / PROC_R_KILLED once signalled */
+    int64_t deadline_us;      /* timeout, then SIGKILL escalation; 0 = none */
+    int live_idx;
+};
+
+/* What to run. Everything is copied by proc_create; code_path is taken over (unlinked when
+ * the record finishes). */
+struct proc_spec {
+    const char *path;            /* executable to run (already resolved) */
+    char *const *argv;           /* NULL-terminated */
+    char *const *envp;           /* NULL-terminated, the whole environment */
+    const char *cwd;
+    const char *name;            /* may be NULL */
+    const char *command;         /* display form */
+    const char *language;        /* NULL for commands */
+    const char *code_path;       /* temp file to remove after exit, or NULL */
+    int64_t timeout_s;
+};
+
+struct proc_limits {
+    long max_running;
+    long max_records;
+    size_t output_limit;         /* bytes kept per stream */
+    size_t output_budget;        /* bytes kept over all finished records */
+    int64_t grace_us;            /* SIGTERM -> SIGKILL */
+};
+
+void proc_init(const struct proc_limits *limits);
+
+/* Creates a record and starts it, or queues it when max_running are running.
+ * Returns the record, or NULL with errno set: the spawn's errno when it failed at once
+ * (ENOENT, EACCES, ENOEXEC... nothing is kept then), ENOMEM, EMFILE. */
+struct proc *proc_create(const struct proc_spec *spec);
+
+/* Records in creation order. */
+struct proc *proc_first(void);
+struct proc *proc_next(const struct proc *p);
+struct proc *proc_find(const char *id, size_t len);
+
+/* Signals the process group (sig, then SIGKILL after the grace period) and marks the
+ * record killed; a queued record ends at once. Returns 0, or -1 when already finished. */
+int proc_kill(struct proc *p, int sig);
+/* Drops a finished record. Returns 0, or -1 when it is still queued or running. */
+int proc_forget(struct proc *p);
+
+/* SIGCHLD: reaps every child that exited (ours and adopted orphans). */
+void proc_reap(void);
+/* Timeouts and escalations due by now. Returns the next deadline (monotonic us) or -1. */
+int64_t proc_tick(int64_t now_us);
+/* Shutdown: kill every group (TERM, KILL after grace) and end the queue. */
+void proc_shutdown(void);
+
+/* Seconds the process has run (so far, or in total). */
+double proc_runtime(const struct proc *p);
+/* The kept bytes of a stream from offset on (clamped to the oldest kept byte) as at most
+ * two spans. Returns the stream offset of the first byte given. */
+uint64_t proc_output(const struct proc_ring *r, uint64_t offset, const char **p1, size_t *n1,
+                     const char **p2, size_t *n2);
+
+struct proc_counts {
+    long records, queued, running, completed, failed;
+    uint64_t started_total;      /* processes ever started */
+    uint64_t orphans_reaped;     /* adopted children reaped that were not ours */
+    size_t output_bytes;         /* kept over all records */
+};
+void proc_counts(struct proc_counts *c);
+
+/* "SIGTERM" for 15; NULL for unknown. proc_signal_parse accepts "SIGTERM", "TERM", "15". */
+const char *proc_signal_name(int sig);
+int proc_signal_parse(const char *s, size_t len);
+
+#endif
