@@ -37,11 +37,19 @@ enum http_code {
 };
 
 /* Parses the request line and header section at the start of buf[0..len).
+ * Stateless: each call parses from the start, so call again with the grown buffer.
  * Empty lines (CRLF) before the request line are skipped (RFC 9112 2.2).
- * Line ends must be CRLF; bare CR or LF, obs-fold, whitespace before a colon, invalid
- * token or field-value characters are HTTP_INVALID.
- * Returns the byte length of everything up to and including the blank line that ends
- * the header section (the body starts there), or an http_code. req views point into buf. */
+ * Line ends must be CRLF; bare CR or LF, obs-fold, whitespace before a colon or at the
+ * start of a field line, more than one SP between request-line parts, invalid token or
+ * field-value characters (NUL and other CTLs) are HTTP_INVALID. The request-target is
+ * visible ASCII without '"', '#', '<', '>' (no client leaves these unescaped).
+ * Any valid prefix is HTTP_INCOMPLETE; an error is returned as soon as a prefix shows it:
+ * HTTP_URI_TOO_LONG before the request line ends, HTTP_BAD_VERSION once "HTTP/d.d" is in
+ * (HTTP/1.2 and HTTP/2.0 included), HTTP_HEADERS_TOO_LARGE when len reaches
+ * LIMIT_HEADER_BYTES without the blank line or the LIMIT_HEADERS+1st field line starts.
+ * Returns the byte length (<= LIMIT_HEADER_BYTES) of everything up to and including the
+ * blank line that ends the header section (the body starts there), or an http_code.
+ * req views point into buf; after a negative result *req is unspecified. */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
 
 /* Case-insensitive lookup; the first header named `name`, or NULL. */
@@ -54,13 +62,20 @@ struct http_framing {
     enum http_body body;
     uint64_t length;         /* HTTP_BODY_LENGTH: Content-Length */
     int keep_alive;          /* 1.1 unless "Connection: close"; 1.0 only with "keep-alive" */
-    int expect_continue;     /* "Expect: 100-continue" */
+    int expect_continue;     /* "Expect: 100-continue" in HTTP/1.1 (ignored in 1.0) */
 };
 
 /* Returns 0 with *f filled, or the HTTP status to answer before closing:
- * 400 for HTTP/1.1 without exactly one Host, an invalid Host, Content-Length together with
- * Transfer-Encoding, a malformed or conflicting Content-Length, chunked not last;
- * 501 for a transfer coding other than chunked; 417 for an Expect other than 100-continue. */
+ * 400 for HTTP/1.1 without a Host, two Host lines (any version), an invalid Host (not
+ * uri-host[:port]: userinfo, spaces, a path, empty), a request-target in the wrong form
+ * (RFC 9112 3.2: "*" only for OPTIONS, authority-form only and always for CONNECT,
+ * absolute-form only for http/https with a valid authority), Content-Length together with
+ * Transfer-Encoding, Transfer-Encoding in HTTP/1.0, a Content-Length that is not 1*DIGIT,
+ * overflows, is a list ("5, 5") or appears twice (even with equal values), a
+ * Transfer-Encoding with chunked not last, twice, with parameters, or no coding at all;
+ * 501 for any other transfer coding (gzip, deflate, identity, unknown), also before a
+ * final chunked; 417 for an Expect other than 100-continue.
+ * Content-Length: 0 gives HTTP_BODY_LENGTH with length 0. */
 int http_request_framing(const struct http_request *req, struct http_framing *f);
 
 /* Chunked body decoder (RFC 9112 7.1), restartable over a growing buffer. Zero-init it. */
@@ -72,23 +87,34 @@ struct http_chunked {
 };
 
 /* Decodes buf[0..*len) in place: decoded data is moved to the front and *len becomes its
- * length (the caller keeps it and passes only new bytes next time).
+ * length (the caller keeps it and passes only new bytes next time). Every byte given is
+ * consumed, so the input may be split anywhere.
  * Returns HTTP_INCOMPLETE when more input is needed, HTTP_INVALID on a malformed chunk
- * (bad size, size overflow, missing CRLF, oversize extension or trailers), or, once the
+ * (bad size, a sign, "0x", whitespace before the line end, more than 15 hex digits,
+ * missing or bare-LF CRLF, a malformed extension, malformed trailer field, or more than
+ * LIMIT_CHUNK_TRAILER bytes of extensions and trailers over the whole body), or, once the
  * last chunk and trailer section are complete, the count (>= 0) of bytes after the body,
- * which are moved to buf[*len .. *len + ret). */
+ * which are moved to buf[*len .. *len + ret). Trailer fields are checked and dropped,
+ * never merged into the header fields (RFC 9110 6.5.1). After HTTP_INVALID *len is
+ * what was decoded before the error, and every later call is HTTP_INVALID too. */
 ssize_t http_chunked_decode(struct http_chunked *c, char *buf, size_t *len);
 
-/* Splits a target into path and query (without '?'); a fragment is not expected. */
+/* Splits a target into path and query (without '?'); a fragment is not expected.
+ * For absolute-form ("http://host/p?q") the scheme and authority are skipped; an empty
+ * path there is "/" (a static string, not a view into target). Without a '?' the query
+ * is empty (query_len 0). */
 void http_split_target(const char *target, size_t len, const char **path, size_t *path_len,
                        const char **query, size_t *query_len);
 
-/* Percent-decodes s[0..len) into out (cap bytes). plus_is_space for query components.
+/* Percent-decodes s[0..len) into out (cap bytes, not NUL-terminated). plus_is_space for
+ * query components.
  * Returns the decoded length, or -1 for a bad escape, a decoded NUL, or not fitting cap. */
 int http_percent_decode(const char *s, size_t len, char *out, size_t cap, int plus_is_space);
 
 /* Finds `key` in an application/x-www-form-urlencoded query and decodes its first value
- * into out (NUL-terminated). Returns the length, -1 if absent, -2 if malformed or too long. */
+ * into out (NUL-terminated). Pairs are split at '&', keys are decoded before comparing
+ * (a key with a bad escape matches nothing), "key" without '=' has the empty value.
+ * Returns the length, -1 if absent, -2 if the value is malformed or too long for cap. */
 int http_query_get(const char *q, size_t qlen, const char *key, char *out, size_t cap);
 
 /* "OK", "Not Found", ...; "Unknown" for codes it does not know. */
