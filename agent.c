@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -309,6 +310,24 @@ static int prepare_workdir(const char *dir)
 
 /* ---- signals and the loop ---- */
 
+/* Children must start with default dispositions, but ignored signals survive exec and
+ * posix_spawn resets only what libc lets it: musl refuses sigaction on its reserved 32-34,
+ * and GNU make, for one, runs its children with 32 and 33 ignored. So the agent resets every
+ * ignored signal it inherited with the raw syscall before it starts anything. */
+static void signals_reset_inherited(void)
+{
+    struct ksigaction {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        unsigned long mask;
+    } old, dfl = { 0 };
+    for (long sig = 1; sig <= 64; sig++)
+        if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof old.mask) == 0 &&
+            old.handler == (void *)SIG_IGN)
+            syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+}
+
 static int signals_block(void)
 {
     sigset_t set;
@@ -317,6 +336,7 @@ static int signals_block(void)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    signals_reset_inherited();
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -1;
     signal(SIGPIPE, SIG_IGN);   /* writes to gone peers fail with EPIPE instead */

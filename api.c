@@ -153,6 +153,10 @@ static int authorize(struct agent *a, struct server_request *req, struct server_
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
 {
     struct agent *a = ctx;
+    if (method_is(req, "CONNECT")) {   /* we are an origin server, not a proxy */
+        api_error(req, rep, 501, "METHOD_NOT_ALLOWED", "CONNECT is not supported");
+        return 0;
+    }
     const char *param = NULL;
     size_t param_len = 0;
     const struct route *found = NULL;

@@ -39,7 +39,6 @@ struct conn {
     int keep_alive;
     int head;                 /* current request is HEAD */
     /* request */
-    char in[LIMIT_HEADER_BYTES];
     size_t in_len;
     size_t head_len;          /* bytes of in[] used by the current request line + headers */
     size_t leftover;          /* bytes after a chunked body, parked in body until dispatched */
@@ -55,6 +54,8 @@ struct conn {
     char head_out[512 + REPLY_HEADERS];
     size_t head_out_len;
     size_t out_off;           /* bytes of head_out + body already written */
+    /* last, so conn_new can zero everything before it without touching 16 KiB */
+    char in[LIMIT_HEADER_BYTES];
 };
 
 static struct conn *conns[LIMIT_CONNECTIONS];
@@ -536,7 +537,6 @@ static void conn_new(int fd)
     memset(c, 0, offsetof(struct conn, in));
     c->fd = fd;
     c->slot = slot;
-    c->in_len = 0;
     buf_init(&c->body, LIMIT_BODY_BYTES + CHUNK_READ);
     buf_init(&c->rep.body, LIMIT_RESPONSE_BYTES);
     buf_init(&c->rep.headers, REPLY_HEADERS);

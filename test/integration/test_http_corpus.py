@@ -33,9 +33,16 @@ def load_cases():
 CASES = load_cases()
 
 
-def exchange(agent, parts, wait):
-    """Sends each part (pausing between them), returns (statuses, closed)."""
-    statuses, data, closed = [], b"", False
+def statuses_in(data):
+    return [int(line[9:12]) for line in data.split(b"\r\n")
+            if line.startswith(b"HTTP/1.1 ") and line[9:12].isdigit()]
+
+
+def exchange(agent, parts, wait, half_close):
+    """Sends each part (pausing between them) and reads until the agent closes, or goes
+    quiet after answering, or `wait` passes. Then, with half_close, ends our side (EOF)
+    and waits for the agent to close too. Returns (statuses, closed)."""
+    data, closed = b"", False
     with agent.connect(timeout=wait) as s:
         for i, part in enumerate(parts):
             try:
@@ -46,22 +53,33 @@ def exchange(agent, parts, wait):
             if i + 1 < len(parts):
                 time.sleep(0.1)
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+        s.settimeout(0.2)
+        while not closed and time.monotonic() < deadline:
             try:
                 chunk = s.recv(65536)
             except socket.timeout:
-                break
+                if statuses_in(data):
+                    break   # answered and quiet: a keep-alive connection waiting for more
+                continue
             except ConnectionResetError:
                 closed = True
                 break
             if not chunk:
                 closed = True
-                break
             data += chunk
-    for line in data.split(b"\r\n"):
-        if line.startswith(b"HTTP/1.1 ") and line[9:12].isdigit():
-            statuses.append(int(line[9:12]))
-    return statuses, closed
+        if half_close and not closed:
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(2)
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        closed = True
+                        break
+                    data += chunk
+            except (socket.timeout, ConnectionResetError):
+                closed = True
+    return statuses_in(data), closed
 
 
 @pytest.mark.skipif(not SHARED, reason="../shared/testdata is absent: HTTP corpus skipped")
@@ -70,7 +88,9 @@ def test_corpus(agent, case):
     base = os.path.join(SHARED, "http")
     parts = [open(os.path.join(base, p.strip()), "rb").read() for p in case["file"].split("+")]
     verdict = case["expected"]
-    statuses, closed = exchange(agent, parts, wait=0.6 if verdict == "incomplete" else 1.5)
+    # reject/incomplete: a request cut short is waited for; at EOF the agent must close
+    statuses, closed = exchange(agent, parts, wait=0.6 if verdict == "incomplete" else 1.5,
+                                half_close=verdict in ("reject", "incomplete"))
     finals = [s for s in statuses if s != 100]
     if verdict == "accept":
         assert finals, f"no answer; note: {case['note']}"
@@ -82,6 +102,7 @@ def test_corpus(agent, case):
     elif verdict == "incomplete":
         assert not any(200 <= s < 300 for s in finals), f"{finals}; note: {case['note']}"
         assert not finals or set(finals) <= {408, 400, 413}, f"{finals}"
+        assert closed, "the agent must close at EOF of an unfinished request"
     assert agent.alive(), "agent died"
 
 
