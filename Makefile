@@ -27,7 +27,22 @@ unit_http_SRCS := http.c
 unit_jwt_SRCS  := jwt.c json.c buf.c
 unit_jwt_LIBS  := $(BEARLIB)
 
-.PHONY: all deps run test unit bench image clean help
+# The agent itself for dynamic checks: ASan+UBSan (the integration suite runs against it
+# too) and a plain glibc -g build for valgrind (a static musl binary valgrinds poorly).
+ASAN_BIN  := $(BUILD)/sandbox-agent-asan
+DEBUG_BIN := $(BUILD)/sandbox-agent-debug
+AGENT_DEFS = -DAGENT_VERSION='"$(VERSION)"' -DAGENT_BUILD='"$(GITREV)"'
+
+# libFuzzer targets, one per parser (test/fuzz). make fuzz FUZZ_TIME=1200 for a long run.
+FUZZ      := http json jwt query
+FUZZ_TIME ?= 60
+FFLAGS    := $(filter-out -fsanitize=%,$(UFLAGS)) -fsanitize=fuzzer,address,undefined
+fuzz_http_SRCS  := http.c
+fuzz_query_SRCS := http.c
+fuzz_json_SRCS  := json.c buf.c
+fuzz_jwt_SRCS   := jwt.c json.c buf.c $(BEARLIB)
+
+.PHONY: all deps run test unit bench image clean help fuzz valgrind soak
 all: $(BIN)
 
 deps:
@@ -38,24 +53,49 @@ $(BEARLIB): | deps
 
 $(BUILD)/obj/%.o: %.c $(wildcard *.h) $(BEARLIB) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "CC  $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BIN): $(OBJS) $(BEARLIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(OBJS) $(BEARLIB) -o $@
+	@echo "LD  $@"
+	@$(CC) $(CFLAGS) $(LDFLAGS) $(OBJS) $(BEARLIB) -o $@
 	@ls -l $@ | awk '{print "built " $$NF ": " $$5 " bytes"}'
 
 $(BUILD)/unit/test_%: test/unit/test_%.c $(wildcard *.h) $(BEARLIB) FORCE
 	@mkdir -p $(@D)
 	@$(UCC) $(UFLAGS) $< $(unit_$*_SRCS) $(unit_$*_LIBS) -o $@
 
+$(ASAN_BIN): $(SRCS) $(wildcard *.h) $(BEARLIB)
+	@$(UCC) $(UFLAGS) $(AGENT_DEFS) $(SRCS) $(BEARLIB) -o $@
+
+$(DEBUG_BIN): $(SRCS) $(wildcard *.h) $(BEARLIB)
+	@gcc -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -iquote . -I$(BEARINC) $(AGENT_DEFS) \
+	    $(SRCS) $(BEARLIB) -o $@
+
+$(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(wildcard *.c *.h) $(BEARLIB)
+	@mkdir -p $(@D)
+	@$(UCC) $(FFLAGS) $< $(fuzz_$*_SRCS) -o $@
+
 FORCE:
 
 run: $(BIN)
 	@scripts/run.sh $(BIN)
 
-test: $(BIN) $(UNITS:%=$(BUILD)/unit/test_%)
+test: $(BIN) $(UNITS:%=$(BUILD)/unit/test_%) $(ASAN_BIN) $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
 	@scripts/deps.sh test
 	@scripts/test.sh $(BIN) $(UNITS)
+
+fuzz: $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
+	@test/fuzz/run.sh $(FUZZ_TIME) $(FUZZ)
+
+valgrind: $(DEBUG_BIN)
+	@scripts/deps.sh test
+	@AGENT_DEBUG_BIN=$(DEBUG_BIN) /usr/bin/python3 -m pytest -q -p no:cacheprovider -rA \
+	    test/integration/test_hostile.py -k valgrind
+
+soak: $(BIN)
+	@scripts/deps.sh bench
+	@scripts/soak.sh $(BIN)
 
 bench: $(BIN)
 	@scripts/deps.sh bench
@@ -69,3 +109,6 @@ help:
 	@echo "make run    serve on 127.0.0.1:7777 with a dev secret, print a token"
 	@echo "make test   unit tests (ASan+UBSan) and integration tests against the binary"
 	@echo "make bench  benchmarks against nginx (wrk)"
+	@echo "make fuzz   libFuzzer targets per parser, FUZZ_TIME seconds each (default 60)"
+	@echo "make valgrind  a short scenario under valgrind memcheck (glibc -g build)"
+	@echo "make soak   30 minutes of mixed load, figures into bench/soak.md"

@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -255,30 +254,43 @@ static int listen_on(const char *spec, int need_loopback, char *addr, size_t cap
         fprintf(stderr, "sandbox-agent: --listen wants HOST:PORT, got '%s'\n", spec);
         return -1;
     }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-    struct addrinfo *ai;
-    int rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc) {
-        fprintf(stderr, "sandbox-agent: cannot resolve '%s': %s\n", spec, gai_strerror(rc));
+    /* numeric addresses only (and "localhost"): no resolver in a static init-like binary */
+    struct sockaddr_storage sa = { 0 };
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&sa;
+    socklen_t salen;
+    long pnum = strtol(port, NULL, 10);
+    if (strspn(port, "0123456789") != strlen(port) || pnum > 65535) {
+        fprintf(stderr, "sandbox-agent: bad port in --listen '%s'\n", spec);
         return -1;
     }
-    if (need_loopback && !is_loopback(ai->ai_addr)) {
+    if (!strcmp(host, "localhost"))
+        strcpy(host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)pnum);
+        salen = sizeof *v4;
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)pnum);
+        salen = sizeof *v6;
+    } else {
+        fprintf(stderr, "sandbox-agent: --listen wants a numeric address, got '%s'\n", host);
+        return -1;
+    }
+    if (need_loopback && !is_loopback((struct sockaddr *)&sa)) {
         fprintf(stderr, "sandbox-agent: --no-auth is allowed on loopback addresses only\n");
-        freeaddrinfo(ai);
         return -1;
     }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, 1024) < 0) {
         fprintf(stderr, "sandbox-agent: cannot listen on %s: %s\n", spec, strerror(errno));
         if (fd >= 0)
             close(fd);
-        freeaddrinfo(ai);
         return -1;
     }
-    freeaddrinfo(ai);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     char ip[INET6_ADDRSTRLEN] = "?";

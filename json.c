@@ -613,7 +613,15 @@ void json_put_cstr(struct buf *b, const char *s)
 
 void json_put_int(struct buf *b, int64_t v)
 {
-    buf_printf(b, "%" PRId64, v);
+    /* by hand: printf's machinery is most of the cost of a record list */
+    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 void json_put_num(struct buf *b, double v, int decimals)
@@ -623,6 +631,23 @@ void json_put_num(struct buf *b, double v, int decimals)
         return;
     }
     decimals = decimals < 0 ? 0 : decimals > 17 ? 17 : decimals;
+    if (decimals <= 6 && fabs(v) < 1e12) {
+        /* fixed point by hand for the common case (durations in seconds, 3 decimals) */
+        static const int64_t pow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
+        int64_t scaled = (int64_t)nearbyint(fabs(v) * (double)pow10[decimals]); /* half-even, as printf */
+        if (v < 0 && scaled)
+            buf_putc(b, '-');
+        json_put_int(b, scaled / pow10[decimals]);
+        if (decimals) {
+            char frac[8];
+            int64_t f = scaled % pow10[decimals];
+            for (int i = decimals - 1; i >= 0; i--, f /= 10)
+                frac[i] = (char)('0' + f % 10);
+            buf_putc(b, '.');
+            buf_append(b, frac, (size_t)decimals);
+        }
+        return;
+    }
     buf_printf(b, "%.*f", decimals, v);
 }
 

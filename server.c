@@ -114,13 +114,11 @@ static void conn_idle(struct conn *c, int64_t now)
 
 static const char *http_date(void)
 {
-    static char date[40];
+    static char date[32];
     static time_t cached;
     time_t now = time(NULL);
     if (now != cached) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        util_http_date(now, date);
         cached = now;
     }
     return date;

@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -17,19 +18,58 @@ int64_t util_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static char *put_digits(char *p, int v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + n;
+}
+
 void util_rfc3339(int64_t wall_ms, char out[25])
 {
+    /* by hand: strftime is slow and records carry three of these */
     time_t t = (time_t)(wall_ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    size_t n = strftime(out, 25, "%Y-%m-%dT%H:%M:%S", &tm);
-    int ms = (int)(wall_ms % 1000);
-    out[n] = '.';
-    out[n + 1] = (char)('0' + ms / 100);
-    out[n + 2] = (char)('0' + ms / 10 % 10);
-    out[n + 3] = (char)('0' + ms % 10);
-    out[n + 4] = 'Z';
-    out[n + 5] = 0;
+    char *p = put_digits(out, tm.tm_year + 1900, 4);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mon + 1, 2);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    *p++ = '.';
+    p = put_digits(p, (int)(wall_ms % 1000), 3);
+    *p++ = 'Z';
+    *p = 0;
+}
+
+void util_http_date(int64_t unix_s, char out[30])
+{
+    static const char days[] = "SunMonTueWedThuFriSat";
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    memcpy(out, days + 3 * tm.tm_wday, 3);
+    memcpy(out + 3, ", ", 2);
+    char *p = put_digits(out + 5, tm.tm_mday, 2);
+    *p++ = ' ';
+    memcpy(p, months + 3 * tm.tm_mon, 3);
+    p += 3;
+    *p++ = ' ';
+    p = put_digits(p, tm.tm_year + 1900, 4);
+    *p++ = ' ';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    memcpy(p, " GMT", 5);
 }
 
 void util_random_hex(char *out, size_t nhex)
