@@ -414,10 +414,11 @@ static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct
     if (!r->lang) {
         char *prog;
         int err = which(ar, r->command, path, &prog);
-        if (err)
-            return fail(f, 400, "EXECUTION_FAILED", "cannot execute '%s'",
-                        r->command), snprintf(f->msg, sizeof f->msg, "cannot execute '%s': %s",
-                                              r->command, strerror(err)), -1;
+        if (err) {
+            fail(f, 400, "EXECUTION_FAILED", "%s", "");
+            snprintf(f->msg, sizeof f->msg, "cannot execute '%s': %s", r->command, strerror(err));
+            return -1;
+        }
         sp->path = prog;
         sp->argv = r->args;
         /* display form: the words joined by spaces */
