@@ -411,7 +411,7 @@ static int cmd_token(int argc, char **argv)
 {
     const char *file = NULL, *sub = NULL, *aud = NULL;
     long ttl = TOKEN_TTL_S;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {   /* every option takes one value */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if ((!strcmp(argv[i], "--secret-file") || !strcmp(argv[i], "--jwt-secret-file")) && v)
             file = v;
@@ -426,7 +426,6 @@ static int cmd_token(int argc, char **argv)
                             "[--sub S] [--aud A]\n");
             return 2;
         }
-        i++;
     }
     if (!file)
         file = getenv("SANDBOX_AGENT_JWT_SECRET_FILE");

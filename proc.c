@@ -506,13 +506,10 @@ static void proc_exited(struct proc *p, int status)
         p->exit_code = WEXITSTATUS(status);
         p->reason = PROC_R_EXIT;
     }
-    if (p->killing) {
+    if (p->killing) {   /* the rest of its group got SIGKILL in proc_reap, before reaping */
         p->reason = (enum proc_reason)p->killing;
         if (p->killing == PROC_R_TIMEOUT)
             p->exit_code = 124;
-        /* group members that outlived the leader (they ignored SIGTERM) go too; the group
-         * id stays reserved while any member lives, so this cannot hit a stranger */
-        killpg(p->pid, SIGKILL);
     }
     proc_finish(p);
 }
@@ -520,18 +517,30 @@ static void proc_exited(struct proc *p, int status)
 void proc_reap(void)
 {
     for (;;) {
-        int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid < 0 && errno == EINTR)
-            continue;
-        if (pid <= 0)
-            break;   /* 0: none left exited; ECHILD: no children at all */
+        /* Peek first (WNOWAIT): while the leader is an unreaped zombie its pid, and so its
+         * process group id, cannot be reused, so a killed group's stragglers can still be
+         * sent SIGKILL safely. Then reap; after that the pid is never signalled again. */
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;   /* ECHILD: no children at all */
+        }
+        if (si.si_pid == 0)
+            break;   /* children, but none exited */
+        pid_t pid = si.si_pid;
         struct proc *p = NULL;
         for (long i = 0; i < nlive; i++)
             if (live[i]->pid == pid) {
                 p = live[i];
                 break;
             }
+        if (p && p->killing)
+            killpg(pid, SIGKILL);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;   /* it has exited: this does not block */
         if (p)
             proc_exited(p, status);
         else
