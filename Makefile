@@ -14,7 +14,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -Os $(WARN) $(HARDEN) -ffunction-sections -fda
            -iquote . -I$(BEARINC) -DAGENT_VERSION='"$(VERSION)"' -DAGENT_BUILD='"$(GITREV)"'
 LDFLAGS := -static -s -Wl,--gc-sections -Wl,-z,relro,-z,now
 
-SRCS := agent.c loop.c server.c api.c api_proc.c proc.c log.c util.c http.c json.c jwt.c buf.c
+SRCS := agent.c loop.c server.c api.c api_proc.c proc.c init.c log.c util.c http.c json.c jwt.c buf.c
 OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: host compiler with sanitizers, each linked against its module only.

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "init.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
@@ -49,6 +50,8 @@ static const struct flag flags[] = {
     { "output-limit", FLAG_BYTES, CFG(output_limit), "bytes kept per output stream (default 1M)" },
     { "output-budget", FLAG_BYTES, CFG(output_budget), "bytes kept over all records (default 256M)" },
     { "grace", FLAG_LONG, CFG(grace_s), "seconds between SIGTERM and SIGKILL (default 5)" },
+    { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mount /proc /sys /dev /tmp /run, lo up" },
+    { "hostname", FLAG_STR, CFG(hostname), "set the hostname at start" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -322,6 +325,14 @@ static int prepare_workdir(const char *dir)
 
 /* ---- signals and the loop ---- */
 
+static void init_report(void *ctx, const char *step, enum init_result r, int err)
+{
+    static const char *const names[] = { "done", "present", "skipped", "failed" };
+    (void)ctx;
+    log_line("level=%s event=init step=\"%s\" result=%s%s%s%s", r == INIT_FAILED ? "warn" : "info",
+             step, names[r], err ? " reason=\"" : "", err ? strerror(err) : "", err ? "\"" : "");
+}
+
 /* Children must start with default dispositions, but ignored signals survive exec and
  * posix_spawn resets only what libc lets it: musl refuses sigaction on its reserved 32-34,
  * and GNU make, for one, runs its children with 32 and 33 ignored. So the agent resets every
@@ -355,6 +366,47 @@ static int signals_block(void)
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* Shutdown skips processes whose group got the signal with its record already. */
+static int in_record_group(void *ctx, pid_t pid, pid_t pgid)
+{
+    (void)ctx, (void)pid;
+    for (struct proc *p = proc_first(); p; p = proc_next(p))
+        if (p->state == PROC_RUNNING && !p->reaped && p->pid == pgid)
+            return 1;
+    return 0;
+}
+
+/* Shutdown moves one phase per SIGTERM/SIGINT or per deadline:
+ *   serving -> 1  stop accepting; TERM every record's group and every other process we
+ *                 reap for; in-flight requests still get their answers; up to --grace
+ *   1 -> 2        grace over or a second signal: KILL all of them, then up to
+ *                 LIMIT_STOP_KILL_MS to reap and send the last answers
+ *   2 -> exit     that deadline, or a third signal
+ * Either phase ends early once no connection, record or child is left. */
+static void stop_advance(struct agent *a)
+{
+    int64_t now = util_mono_us();
+    if (a->stopping == 0) {
+        a->stopping = 1;
+        a->stop_deadline_us = now + a->cfg.grace_s * 1000000;
+        server_shutdown();
+        proc_shutdown();
+        int n = init_signal_all(SIGTERM, in_record_group, NULL);
+        log_line("level=info event=shutdown phase=term grace_s=%ld others=%d", a->cfg.grace_s, n);
+    } else if (a->stopping == 1) {
+        a->stopping = 2;
+        a->stop_deadline_us = now + LIMIT_STOP_KILL_MS * 1000;
+        for (struct proc *p = proc_first(); p; p = proc_next(p))
+            if (p->state == PROC_RUNNING)
+                proc_kill(p, SIGKILL);
+        proc_shutdown();   /* ends what was queued meanwhile */
+        int n = init_signal_all(SIGKILL, NULL, NULL);
+        log_line("level=info event=shutdown phase=kill others=%d", n);
+    } else {
+        a->stop_deadline_us = now;
+    }
+}
+
 static void on_signal(void *ctx, int fd, short revents)
 {
     struct agent *a = ctx;
@@ -364,11 +416,7 @@ static void on_signal(void *ctx, int fd, short revents)
         int sig = (int)si.ssi_signo;
         if (sig == SIGTERM || sig == SIGINT) {
             log_line("level=info event=signal signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-            a->stopping++;
-            if (a->stopping == 1) {
-                server_shutdown();
-                proc_shutdown();
-            }
+            stop_advance(a);
         } else if (sig == SIGCHLD) {
             proc_reap();
         } else if (sig == SIGHUP) {
@@ -379,21 +427,24 @@ static void on_signal(void *ctx, int fd, short revents)
 
 static void run_loop(struct agent *a)
 {
-    int64_t stop_deadline = 0;
     for (;;) {
         int64_t now = util_mono_us();
-        if (a->stopping && !stop_deadline)
-            stop_deadline = now + a->cfg.grace_s * 1000000;
-        struct proc_counts pc;
-        proc_counts(&pc);
-        int idle = server_connections() == 0 && pc.running == 0;
-        if (a->stopping && (idle || a->stopping > 1 || now >= stop_deadline))
-            break;
+        if (a->stopping) {
+            struct proc_counts pc;
+            proc_counts(&pc);
+            if (server_connections() == 0 && pc.running == 0 && !init_has_children())
+                break;
+            if (now >= a->stop_deadline_us) {
+                if (a->stopping == 2)
+                    break;
+                stop_advance(a);
+            }
+        }
         int64_t next = server_tick(now), pnext = proc_tick(now);
         if (pnext >= 0 && (next < 0 || pnext < next))
             next = pnext;
-        if (stop_deadline && (next < 0 || stop_deadline < next))
-            next = stop_deadline;
+        if (a->stopping && (next < 0 || a->stop_deadline_us < next))
+            next = a->stop_deadline_us;
         int timeout = next < 0 ? -1 : next <= now ? 0 : (int)((next - now + 999) / 1000);
         log_flush();
         if (loop_poll(timeout) < 0) {
@@ -401,7 +452,11 @@ static void run_loop(struct agent *a)
             break;
         }
     }
-    log_line("level=info event=stopped");
+    proc_reap();   /* whatever died in the last round */
+    struct proc_counts pc;
+    proc_counts(&pc);
+    log_line("level=info event=stopped orphans_reaped=%llu children_left=%d",
+             (unsigned long long)pc.orphans_reaped, init_has_children());
     log_flush();
 }
 
@@ -478,6 +533,12 @@ int main(int argc, char **argv)
     int rc = config_flags(&a.cfg, argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;
+    if (a.cfg.init_mode || a.cfg.hostname) {
+        init_system(a.cfg.init_mode, a.cfg.hostname, init_report, NULL);
+        log_flush();
+    }
+    /* early: as PID 1 a SIGTERM that finds no handler and no block is dropped */
+    int sfd = signals_block();
 
     int have = load_secret(a.cfg.secret_file, &a.key);
     if (have < 0)
@@ -494,7 +555,9 @@ int main(int argc, char **argv)
     int lfd = listen_on(a.cfg.listen, a.cfg.no_auth, a.listen_addr, sizeof a.listen_addr);
     if (lfd < 0)
         return 2;
-    int sfd = signals_block();
+    a.pid1 = init_reaper();
+    if (a.pid1 < 0)   /* orphans of children then go to the real init: still reaped */
+        log_line("level=warn event=subreaper error=\"%s\"", strerror(errno));
     if (sfd < 0 || loop_init() < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
         return 1;
@@ -515,5 +578,7 @@ int main(int argc, char **argv)
     log_line("level=info event=start version=%s listen=%s pid=%d auth=%s", AGENT_VERSION,
              a.listen_addr, (int)getpid(), a.cfg.no_auth ? "none" : "jwt");
     run_loop(&a);
+    if (a.cfg.init_mode)
+        init_poweroff();
     return 0;
 }

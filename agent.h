@@ -18,6 +18,8 @@ struct config {
     long output_limit;         /* bytes kept per stream */
     long output_budget;        /* bytes kept over all records */
     long grace_s;
+    int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
+    const char *hostname;      /* --hostname: set at start; NULL: left alone */
 };
 
 struct agent {
@@ -27,7 +29,9 @@ struct agent {
     char listen_addr[80];      /* what we bound, "127.0.0.1:7777" */
     int64_t start_wall_ms;
     int64_t start_mono_us;
-    int stopping;              /* SIGTERM/SIGINT seen: 1 drains, 2 or more exits at once */
+    int stopping;              /* SIGTERM/SIGINT: 1 TERM sent, draining; 2 KILL sent, reaping */
+    int64_t stop_deadline_us;  /* end of the current stopping phase (monotonic) */
+    int pid1;                  /* 1: PID 1, reaper of the namespace; 0: subreaper; -1: neither */
 };
 
 #endif

@@ -35,6 +35,7 @@
 #define LIMIT_OUTPUT_BYTES     (1u << 20)   /* kept per stream per process */
 #define LIMIT_OUTPUT_BUDGET    (256u << 20) /* kept output over all records */
 #define LIMIT_GRACE_S          5            /* SIGTERM -> SIGKILL */
+#define LIMIT_STOP_KILL_MS     3000         /* shutdown after SIGKILL: reap, last answers (and their linger) */
 #define LIMIT_TIMEOUT_BG_S     300          /* default timeout, background */
 #define LIMIT_TIMEOUT_SYNC_S   30           /* default timeout, synchronous */
 #define LIMIT_TIMEOUT_MAX_S    (7 * 86400)  /* larger timeouts are a client bug */
