@@ -100,6 +100,11 @@ soak: $(BIN)
 bench: $(BIN)
 	@scripts/deps.sh bench
 	@scripts/bench.sh $(BIN)
+	@bench/container.sh $(BIN)
+
+image: $(BIN)
+	@scripts/deps.sh image
+	@scripts/image.sh $(BIN)
 
 clean:
 	rm -rf $(BUILD)
@@ -108,7 +113,8 @@ help:
 	@echo "make        build $(BIN) (static, stripped)"
 	@echo "make run    serve on 127.0.0.1:7777 with a dev secret, print a token"
 	@echo "make test   unit tests (ASan+UBSan) and integration tests against the binary"
-	@echo "make bench  benchmarks against nginx (wrk)"
+	@echo "make bench  benchmarks against nginx (wrk); container start/stop (bench/container.sh)"
+	@echo "make image  localhost/sandbox-agent:latest FROM scratch (podman, else docker), < 3 MiB"
 	@echo "make fuzz   libFuzzer targets per parser, FUZZ_TIME seconds each (default 60)"
 	@echo "make valgrind  a short scenario under valgrind memcheck (glibc -g build)"
 	@echo "make soak   30 minutes of mixed load, figures into bench/soak.md"

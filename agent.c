@@ -399,7 +399,15 @@ static void stop_advance(struct agent *a)
         for (struct proc *p = proc_first(); p; p = proc_next(p))
             if (p->state == PROC_RUNNING)
                 proc_kill(p, SIGKILL);
-        proc_shutdown();   /* ends what was queued meanwhile */
+        /* queued meanwhile: ending one may evict others, so walk again after each */
+        for (struct proc *p = proc_first(); p;) {
+            if (p->state == PROC_QUEUED) {
+                proc_kill(p, SIGKILL);
+                p = proc_first();
+            } else {
+                p = proc_next(p);
+            }
+        }
         int n = init_signal_all(SIGKILL, NULL, NULL);
         log_line("level=info event=shutdown phase=kill others=%d", n);
     } else {

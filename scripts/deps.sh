@@ -12,8 +12,8 @@ need_image="podman runc busybox-static"
 pkgs=$need_build
 case "${1:-build}" in
   build) ;;
-  test)  pkgs="$pkgs $need_test" ;;
-  bench) pkgs="$pkgs $need_test $need_bench" ;;
+  test)  pkgs="$pkgs $need_test $need_image" ;;   # the container tests
+  bench) pkgs="$pkgs $need_test $need_bench $need_image" ;;
   image) pkgs="$pkgs $need_image" ;;
   all)   pkgs="$pkgs $need_test $need_bench $need_image" ;;
   *) echo "deps.sh: unknown set '$1'" >&2; exit 2 ;;
