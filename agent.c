@@ -16,11 +16,13 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_ops.h"
 #include "init.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
 #include "proc.h"
+#include "secret.h"
 #include "server.h"
 #include "util.h"
 
@@ -44,6 +46,8 @@ static const struct flag flags[] = {
     { "jwt-secret-file", FLAG_STR, CFG(secret_file), "HS256 secret file (or env SANDBOX_AGENT_JWT_SECRET)" },
     { "jwt-audience", FLAG_STR, CFG(jwt_audience), "require this aud claim" },
     { "jwt-subject", FLAG_STR, CFG(jwt_subject), "require this sub claim" },
+    { "jwt-previous-grace", FLAG_LONG, CFG(jwt_prev_grace_s), "after a SIGHUP rotation, also accept the old secret this many seconds (default 0)" },
+    { "log-format", FLAG_STR, CFG(log_format), "logfmt (default) or json: one object per line" },
     { "no-auth", FLAG_BOOL, CFG(no_auth), "serve without tokens (loopback addresses only)" },
     { "max-running", FLAG_LONG, CFG(max_running), "processes running at once (default 128)" },
     { "max-records", FLAG_LONG, CFG(max_records), "process records kept (default 1000)" },
@@ -182,43 +186,11 @@ static int config_flags(struct config *cfg, int argc, char **argv)
 /* The secret: the file's bytes with one trailing newline dropped, else the env variable. */
 static int load_secret(const char *path, struct jwt_key *key)
 {
-    unsigned char secret[LIMIT_SECRET_BYTES + 1];
-    size_t len = 0;
-    if (path) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            fprintf(stderr, "sandbox-agent: cannot read secret file %s: %s\n", path, strerror(errno));
-            return -1;
-        }
-        ssize_t n;
-        while ((n = read(fd, secret + len, sizeof secret - len)) > 0)
-            len += (size_t)n;
-        close(fd);
-        if (n < 0 || len > LIMIT_SECRET_BYTES) {
-            fprintf(stderr, "sandbox-agent: secret file %s unreadable or over %d bytes\n", path,
-                    LIMIT_SECRET_BYTES);
-            return -1;
-        }
-        if (len && secret[len - 1] == '\n')
-            len--;
-    } else {
-        const char *env = getenv("SANDBOX_AGENT_JWT_SECRET");
-        if (!env || !*env)
-            return 0;
-        len = strlen(env);
-        if (len > LIMIT_SECRET_BYTES) {
-            fprintf(stderr, "sandbox-agent: SANDBOX_AGENT_JWT_SECRET over %d bytes\n", LIMIT_SECRET_BYTES);
-            return -1;
-        }
-        memcpy(secret, env, len);
-    }
-    if (len == 0) {
-        fprintf(stderr, "sandbox-agent: the JWT secret is empty\n");
-        return -1;
-    }
-    jwt_key_init(key, secret, len);
-    memset(secret, 0, sizeof secret);   /* only the key schedule stays */
-    return 1;
+    char why[200];
+    int rc = secret_load(path, key, why, sizeof why);
+    if (rc < 0)
+        fprintf(stderr, "sandbox-agent: %s\n", why);
+    return rc;
 }
 
 /* ---- listening ---- */
@@ -428,7 +400,13 @@ static void on_signal(void *ctx, int fd, short revents)
         } else if (sig == SIGCHLD) {
             proc_reap();
         } else if (sig == SIGHUP) {
-            log_line("level=info event=signal signal=SIGHUP");
+            char why[200];   /* rotation: a bad file keeps the old secret, and says why */
+            int rc = secret_rotate(a, util_mono_us(), why, sizeof why);
+            if (rc < 0)
+                log_line("level=error event=secret_reload result=kept_old error=\"%s\"", why);
+            else
+                log_line("level=info event=secret_reload result=%s previous_grace_s=%ld",
+                         rc ? "rotated" : "no_secret_file", a->cfg.jwt_prev_grace_s);
         }
     }
 }
@@ -541,6 +519,10 @@ int main(int argc, char **argv)
     int rc = config_flags(&a.cfg, argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;
+    if (log_set_format(a.cfg.log_format) < 0) {
+        fprintf(stderr, "sandbox-agent: --log-format wants logfmt or json\n");
+        return 2;
+    }
     if (a.cfg.init_mode || a.cfg.hostname) {
         init_system(a.cfg.init_mode, a.cfg.hostname, init_report, NULL);
         log_flush();
@@ -575,6 +557,7 @@ int main(int argc, char **argv)
     struct proc_limits pl = { a.cfg.max_running, a.cfg.max_records, (size_t)a.cfg.output_limit,
                               (size_t)a.cfg.output_budget, a.cfg.grace_s * 1000000 };
     proc_init(&pl);
+    api_ops_init();
     log_init();
     if (server_start(lfd, api_handle, &a) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));

@@ -12,6 +12,8 @@ struct config {
     const char *secret_file;
     const char *jwt_audience;  /* NULL: not checked */
     const char *jwt_subject;   /* NULL: not checked */
+    long jwt_prev_grace_s;     /* after a SIGHUP rotation, the old secret still admits this long */
+    const char *log_format;    /* "logfmt" (default) or "json" */
     int no_auth;
     long max_running;
     long max_records;
@@ -26,6 +28,9 @@ struct agent {
     struct config cfg;
     struct jwt_key key;
     int have_key;
+    struct jwt_key prev_key;   /* the secret before the last rotation (secret.h) */
+    int64_t prev_key_until_us; /* prev_key admits tokens until then (monotonic); 0: never */
+    long secret_rotations;     /* SIGHUP reloads that took effect */
     char listen_addr[80];      /* what we bound, "127.0.0.1:7777" */
     int64_t start_wall_ms;
     int64_t start_mono_us;

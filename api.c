@@ -5,8 +5,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "api_ops.h"
 #include "api_proc.h"
+#include "envset.h"
 #include "limits.h"
+#include "secret.h"
 #include "util.h"
 
 /* Returns 0 with rep filled, or SERVER_PARKED. */
@@ -36,6 +39,13 @@ static const struct route routes[] = {
     { "GET", "/execute/processes/{id}/output", api_process_output, 0 },
     { "DELETE", "/execute/kill", api_kill_body, 0 },
     { "POST", "/execute/kill/{id}", api_kill_path, 0 },
+    { "GET", "/env", api_env_get, 0 },
+    { "PUT", "/env", api_env_put, 0 },
+    { "PATCH", "/env", api_env_patch, 0 },
+    { "DELETE", "/env", api_env_delete, 0 },
+    { "GET", "/metrics/snapshot", api_metrics_snapshot, 0 },
+    { "GET", "/metrics", api_metrics_prometheus, 0 },
+    { "GET", "/processes", api_system_processes, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -128,9 +138,14 @@ static int authorize(struct agent *a, struct server_request *req, struct server_
         while (off < h->value_len && h->value[off] == ' ')
             off++;
         struct jwt_policy pol = { a->cfg.jwt_audience, a->cfg.jwt_subject, LIMIT_JWT_LEEWAY_S };
-        r = jwt_verify(&a->key, h->value + off, h->value_len - off, util_wall_ms() / 1000, &pol);
-        if (r == JWT_OK)
+        int prev;
+        r = secret_verify(a, h->value + off, h->value_len - off, util_wall_ms() / 1000,
+                          util_mono_us(), &pol, &prev);
+        if (r == JWT_OK) {
+            if (prev)
+                req->note = "auth=previous_secret";   /* who still holds pre-rotation tokens */
             return 0;
+        }
     }
     static const char *const notes[] = {
         [JWT_OK] = "auth=ok", [JWT_MALFORMED] = "auth=malformed", [JWT_TOO_LONG] = "auth=too_long",
@@ -228,6 +243,32 @@ static void put_limit(struct buf *b, const char *key, long long v)
     json_put_int(b, v);
 }
 
+/* What an operator checks first: the SDK's names for version and uptime, PID 1 duty, how
+ * the secret was set and rotated, the agent-held environment, the log format. */
+static void info_operator(const struct agent *a, struct buf *b)
+{
+    json_put_key(b, "agent_version");
+    json_put_cstr(b, AGENT_VERSION);
+    json_put_key(b, "uptime");
+    json_put_int(b, (util_mono_us() - a->start_mono_us) / 1000000);
+    json_put_key(b, "pid1");
+    json_put_bool(b, a->pid1 == 1);
+    json_put_key(b, "subreaper");
+    json_put_bool(b, a->pid1 == 0);
+    json_put_key(b, "secret");
+    json_put_cstr(b, a->cfg.no_auth ? "none" : a->cfg.secret_file ? "file" : "env");
+    json_put_key(b, "secret_rotations");
+    json_put_int(b, a->secret_rotations);
+    json_put_key(b, "previous_secret_grace_seconds");
+    json_put_int(b, a->cfg.jwt_prev_grace_s);
+    json_put_key(b, "env_vars");
+    json_put_int(b, (int64_t)envset_count());
+    json_put_key(b, "env_inherited");
+    json_put_bool(b, !envset_replaced());
+    json_put_key(b, "log_format");
+    json_put_cstr(b, a->cfg.log_format ? a->cfg.log_format : "logfmt");
+}
+
 static int h_info(struct agent *a, struct server_request *req, struct server_reply *rep,
                   const char *param, size_t param_len)
 {
@@ -263,6 +304,7 @@ static int h_info(struct agent *a, struct server_request *req, struct server_rep
     json_put_int(b, (util_mono_us() - a->start_mono_us) / 1000000);
     json_put_key(b, "auth");
     json_put_cstr(b, a->cfg.no_auth ? "none" : "jwt-hs256");
+    info_operator(a, b);
     json_put_key(b, "limits");
     buf_putc(b, '{');
     put_limit(b, "max_running", a->cfg.max_running);
@@ -276,6 +318,9 @@ static int h_info(struct agent *a, struct server_request *req, struct server_rep
     put_limit(b, "max_uri_bytes", LIMIT_URI_BYTES);
     put_limit(b, "max_body_bytes", LIMIT_BODY_BYTES);
     put_limit(b, "max_json_depth", LIMIT_JSON_DEPTH);
+    put_limit(b, "max_env_vars", LIMIT_ENV_VARS);
+    put_limit(b, "max_env_bytes", LIMIT_ENV_BYTES);
+    put_limit(b, "max_token_bytes", LIMIT_TOKEN_BYTES);
     buf_putc(b, '}');
     json_put_key(b, "endpoints");
     buf_putc(b, '[');

@@ -11,15 +11,13 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "envset.h"
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
 #include "util.h"
 
-extern char **environ;
-
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define HIDDEN_ENV   "SANDBOX_AGENT_"   /* the agent's own settings (the secret!) stay private */
 
 /* A language: names clients use, the interpreters to try in order, and the file suffix. */
 struct language {
@@ -294,30 +292,15 @@ static const char *env_lookup(char *const *env, const char *key)
     return NULL;
 }
 
-static int env_has_key(char *const *env, const char *kv)
-{
-    size_t n = strcspn(kv, "=");
-    for (; env && *env; env++)
-        if (!strncmp(*env, kv, n) && (*env)[n] == '=')
-            return 1;
-    return 0;
-}
-
-/* The child's environment: the agent's own (less its private settings), then the
- * request's on top, then PYTHONUNBUFFERED for python unless the request set it. */
+/* The child's environment: the base (the agent's own less its private settings, under the
+ * agent-held set of /env: envset.h), then the request's on top, then PYTHONUNBUFFERED for
+ * python unless the request set it. */
 static char **build_env(struct arena *ar, const struct run *r)
 {
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = arena_take(ar, (n + r->nenv + 3) * sizeof *env);
+    char **env = arena_take(ar, (envset_base_max() + r->nenv + 3) * sizeof *env);
     if (!env)
         return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], HIDDEN_ENV, strlen(HIDDEN_ENV)) != 0 &&
-            !env_has_key(r->env, environ[i]))
-            env[k++] = environ[i];
+    size_t k = envset_base(env, r->env);
     for (size_t i = 0; i < r->nenv; i++)
         env[k++] = r->env[i];
     env[k] = NULL;

@@ -40,7 +40,13 @@
 #define LIMIT_TIMEOUT_SYNC_S   30           /* default timeout, synchronous */
 #define LIMIT_TIMEOUT_MAX_S    (7 * 86400)  /* larger timeouts are a client bug */
 #define LIMIT_ENV_VARS         1024         /* variables per request or agent env */
+#define LIMIT_ENV_BYTES        (128u << 10) /* agent env "K=V" bytes: execve takes no string over 128 KiB */
 #define LIMIT_ARGS             4096         /* argv entries for command+args */
 #define LIMIT_PIPE_READ        65536        /* bytes read from a pipe per poll round */
+
+/* Operator surface */
+#define LIMIT_SYS_PROCESSES    32768        /* entries GET /processes lists: the default pid_max */
+#define LIMIT_CMDLINE_BYTES    4096         /* command line bytes reported per system process */
+#define LIMIT_PASSWD_BYTES     (256u << 10) /* /etc/passwd read for user names; a VM's is ~2 KiB */
 
 #endif

@@ -44,10 +44,17 @@ static struct proc *head, *tail;
 static struct proc **live;        /* running records, dense, for the deadline scan */
 static long nlive;
 static struct proc_counts counts;
+static proc_event_fn *observer;
 
 static void proc_finish(struct proc *p);
 
 /* ---- small helpers ---- */
+
+static void notify(const struct proc *p, enum proc_event ev, int sig)
+{
+    if (observer)
+        observer(p, ev, sig);
+}
 
 static char **strv_dup(char *const *v)
 {
@@ -265,6 +272,7 @@ static void proc_mark_running(struct proc *p)
     p->deadline_us = p->timeout_s ? p->started_us + p->timeout_s * 1000000 : 0;
     counts.started_total++;
     live_add(p);
+    notify(p, PROC_EV_STARTED, 0);
 }
 
 /* queued -> running, or -> finished (spawn_error). */
@@ -325,6 +333,7 @@ static void evict(void)
                 counts.completed--;
             else
                 counts.failed--;
+            notify(p, PROC_EV_EVICTED, 0);
             record_free(p);
         }
         p = next;
@@ -359,6 +368,7 @@ static void proc_finish(struct proc *p)
         counts.failed++;
     spawn_free(p->spawn);
     p->spawn = NULL;
+    notify(p, PROC_EV_FINISHED, 0);
     if (p->on_finish) {
         proc_finish_fn *fn = p->on_finish;
         p->on_finish = NULL;
@@ -470,6 +480,7 @@ int proc_kill(struct proc *p, int sig)
         p->reason = PROC_R_KILLED;
         p->exit_code = 128 + sig;
         p->term_signal = 0;
+        notify(p, PROC_EV_KILLED, 0);
         proc_finish(p);
         evict();
         return 0;
@@ -478,6 +489,7 @@ int proc_kill(struct proc *p, int sig)
         killpg(p->pid, sig);
     if (p->killing != PROC_R_TIMEOUT)
         p->killing = PROC_R_KILLED;
+    notify(p, PROC_EV_KILLED, sig);
     if (sig != SIGKILL)
         p->deadline_us = util_mono_us() + lim.grace_us;
     return 0;
@@ -613,6 +625,11 @@ uint64_t proc_output(const struct proc_ring *r, uint64_t offset, const char **p1
         *n2 = n - *n1;
     }
     return offset;
+}
+
+void proc_observe(proc_event_fn *fn)
+{
+    observer = fn;
 }
 
 void proc_counts(struct proc_counts *c)

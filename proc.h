@@ -119,6 +119,20 @@ struct proc_counts {
 };
 void proc_counts(struct proc_counts *c);
 
+/* Lifecycle events, for logs and metrics: proc.c makes them happen, the observer reports. */
+enum proc_event {
+    PROC_EV_STARTED,    /* spawned: running, pid set */
+    PROC_EV_FINISHED,   /* finished: reason, exit_code, term_signal set */
+    PROC_EV_KILLED,     /* a kill request signalled it (sig), or ended it while queued */
+    PROC_EV_EVICTED,    /* dropped to stay within max_records / output budget */
+};
+/* Called after each event; p is valid during the call only (EVICTED: freed right after).
+ * sig: the signal sent for KILLED (0 when it was still queued), else 0. The observer must
+ * not call back into proc.h functions that change records. */
+typedef void proc_event_fn(const struct proc *p, enum proc_event ev, int sig);
+/* One observer; NULL removes it. */
+void proc_observe(proc_event_fn *fn);
+
 /* "SIGTERM" for 15; NULL for unknown. proc_signal_parse accepts "SIGTERM", "TERM", "15". */
 const char *proc_signal_name(int sig);
 int proc_signal_parse(const char *s, size_t len);

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "util.h"
 
 #define ACCEPT_BURST   64      /* accepts per loop round, so a flood cannot starve others */
@@ -131,6 +132,7 @@ static void conn_log(struct conn *c, int64_t now)
              c->rid, c->method, c->path, c->rep.status, bytes,
              (long long)(now - c->started), c->rep.note ? " " : "",
              c->rep.note ? c->rep.note : "");
+    metrics_request(c->rep.status, now - c->started);
 }
 
 /* Tries to write what is left; returns 1 when the reply is fully written. */
