@@ -23,7 +23,7 @@ OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
 UCC     := clang
 UFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -iquote . -I$(BEARINC) \
            -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-UNITS   := json http jwt metrics envset log
+UNITS   := json http jwt metrics envset log sysinfo
 unit_json_SRCS := json.c buf.c
 unit_http_SRCS := http.c
 unit_jwt_SRCS  := jwt.c json.c buf.c
@@ -31,6 +31,7 @@ unit_jwt_LIBS  := $(BEARLIB)
 unit_metrics_SRCS := metrics.c
 unit_envset_SRCS := envset.c
 unit_log_SRCS := log.c util.c
+unit_sysinfo_SRCS := sysinfo.c
 
 # The agent itself for dynamic checks: ASan+UBSan (the integration suite runs against it
 # too) and a plain glibc -g build for valgrind (a static musl binary valgrinds poorly).

@@ -69,6 +69,8 @@ int secret_rotate(struct agent *a, int64_t now_us, char *why, size_t cap)
     a->prev_key = a->key;
     a->prev_key_until_us = a->cfg.jwt_prev_grace_s > 0
                                ? now_us + (int64_t)a->cfg.jwt_prev_grace_s * 1000000 : 0;
+    if (!a->prev_key_until_us)
+        wipe(&a->prev_key, sizeof a->prev_key);   /* never used again: do not keep it */
     a->key = fresh;
     a->have_key = 1;
     a->secret_rotations++;
