@@ -22,6 +22,8 @@ int buf_reserve(struct buf *b, size_t n)
     if (b->len + n <= b->cap)
         return 0;
     size_t cap = b->cap ? b->cap : 256;
+    if (cap > b->max)
+        cap = b->max;   /* cap <= max always: the fast paths rely on it */
     while (cap < b->len + n)
         cap = cap > b->max / 2 ? b->max : cap * 2;
     char *p = realloc(b->data, cap);
@@ -36,6 +38,11 @@ int buf_reserve(struct buf *b, size_t n)
 
 int buf_append(struct buf *b, const void *p, size_t n)
 {
+    if (n && n <= b->cap - b->len && !b->failed) {   /* the common case: it fits (cap <= max) */
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+    }
     if (n == 0)
         return b->failed ? -1 : 0;
     if (buf_reserve(b, n) < 0)
@@ -47,6 +54,10 @@ int buf_append(struct buf *b, const void *p, size_t n)
 
 int buf_putc(struct buf *b, char c)
 {
+    if (b->len < b->cap && !b->failed) {
+        b->data[b->len++] = c;
+        return 0;
+    }
     return buf_append(b, &c, 1);
 }
 

@@ -43,6 +43,8 @@
 #define LIMIT_ENV_BYTES        (128u << 10) /* agent env "K=V" bytes: execve takes no string over 128 KiB */
 #define LIMIT_ARGS             4096         /* argv entries for command+args */
 #define LIMIT_PIPE_READ        65536        /* bytes read from a pipe per poll round */
+#define LIMIT_RECORD_CACHE     16384        /* a finished record's JSON kept ready (both forms);
+                                             * bigger ones are rendered per request */
 
 /* Operator surface */
 #define LIMIT_SYS_PROCESSES    32768        /* entries GET /processes lists: the default pid_max */

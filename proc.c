@@ -31,6 +31,7 @@
 
 #define DRAIN_AT_EXIT   (1u << 20)  /* bytes read from a pipe after its writer was reaped */
 #define RING_MIN        4096        /* first allocation of an output ring */
+#define RING_SLACK      1024        /* unused ring bytes worth a copy when a process ends */
 
 struct proc_spawn {
     char *path;
@@ -97,6 +98,29 @@ static void ring_free(struct proc_ring *r)
     counts.output_bytes -= r->cap;
     free(r->data);
     memset(r, 0, sizeof *r);
+}
+
+/* A finished stream never grows again: keep just its bytes, oldest first. Otherwise every
+ * record with a line of output holds RING_MIN for its life (most of a kept record's
+ * memory). When short of memory the ring stays as it is. */
+static void ring_shrink(struct proc_ring *r)
+{
+    if (r->cap - r->len < RING_SLACK)
+        return;
+    char *nd = NULL;
+    if (r->len) {
+        nd = malloc(r->len);
+        if (!nd)
+            return;
+        size_t first = r->cap - r->head < r->len ? r->cap - r->head : r->len;
+        memcpy(nd, r->data + r->head, first);
+        memcpy(nd + first, r->data, r->len - first);
+    }
+    free(r->data);
+    counts.output_bytes -= r->cap - r->len;
+    r->data = nd;
+    r->cap = r->len;
+    r->head = 0;
 }
 
 /* Keeps the last output_limit bytes. Grows geometrically up to the limit, then overwrites
@@ -313,6 +337,8 @@ static void record_free(struct proc *p)
         tail = p->prev;
     ring_free(&p->out);
     ring_free(&p->err);
+    counts.cache_bytes -= p->cache_len;
+    free(p->cache);
     spawn_free(p->spawn);
     free(p->code_path);
     free(p->name);
@@ -326,7 +352,8 @@ static void record_free(struct proc *p)
 static void evict(void)
 {
     struct proc *p = head;
-    while (p && (counts.records > lim.max_records || counts.output_bytes > lim.output_budget)) {
+    while (p && (counts.records > lim.max_records ||
+                 counts.output_bytes + counts.cache_bytes > lim.output_budget)) {
         struct proc *next = p->next;
         if (p->state == PROC_FINISHED) {
             if (p->reason == PROC_R_EXIT && p->exit_code == 0)
@@ -352,6 +379,8 @@ static void proc_finish(struct proc *p)
             pipe_drain(p->err_fd, &p->err, DRAIN_AT_EXIT);
         pipe_close(&p->out_fd);
         pipe_close(&p->err_fd);
+        ring_shrink(&p->out);
+        ring_shrink(&p->err);
     }
     if (p->code_path) {
         unlink(p->code_path);
@@ -594,6 +623,20 @@ void proc_shutdown(void)
             proc_kill(p, SIGTERM);
         p = next;
     }
+}
+
+int proc_cache_set(struct proc *p, char *data, size_t len, size_t split)
+{
+    if (p->state != PROC_FINISHED || p->cache || !data) {
+        free(data);
+        return -1;
+    }
+    /* counted now, evicted for at the next create or reap: never during a caller's walk */
+    p->cache = data;
+    p->cache_len = len;
+    p->cache_split = split;
+    counts.cache_bytes += len;
+    return 0;
 }
 
 double proc_runtime(const struct proc *p)

@@ -44,6 +44,11 @@ struct proc {
     int64_t created_ms, started_ms, finished_ms;   /* wall clock */
     int64_t started_us, finished_us;               /* monotonic */
     struct proc_ring out, err;
+    /* A finished record never changes, so the API renders it once (with output, then
+     * without: split is where the second starts). Set by proc_cache_set, freed with the
+     * record, counted against the output budget; NULL until set. */
+    char *cache;
+    size_t cache_len, cache_split;
     /* synchronous waiter, called once when the process finishes */
     proc_finish_fn *on_finish;
     void *finish_ctx;
@@ -104,6 +109,10 @@ int64_t proc_tick(int64_t now_us);
 /* Shutdown: kill every group (TERM, KILL after grace) and end the queue. */
 void proc_shutdown(void);
 
+/* Hands a finished record its rendering (malloc'd; ownership passes, see struct proc).
+ * Refused (data freed, -1) unless p is finished and has none yet. */
+int proc_cache_set(struct proc *p, char *data, size_t len, size_t split);
+
 /* Seconds the process has run (so far, or in total). */
 double proc_runtime(const struct proc *p);
 /* The kept bytes of a stream from offset on (clamped to the oldest kept byte) as at most
@@ -116,6 +125,7 @@ struct proc_counts {
     uint64_t started_total;      /* processes ever started */
     uint64_t orphans_reaped;     /* adopted children reaped that were not ours */
     size_t output_bytes;         /* kept over all records */
+    size_t cache_bytes;          /* renderings of finished records (proc_cache_set) */
 };
 void proc_counts(struct proc_counts *c);
 

@@ -403,6 +403,24 @@ static void test_put_values(void)
     json_put_null(&b);
     buf_putc(&b, '}');
     check_out(&b, "{\"a\":1,\"b\\\"\":[true,false,\"x\"],\"c\":null}", 0, "writer", 0);
+
+    /* keys take one append when they need no escaping, else json_put_str's path: the same
+     * bytes either way (controls, non-ASCII, long keys go the slow way) */
+    buf_putc(&b, '[');
+    buf_putc(&b, '{');
+    json_put_key(&b, "tab\there");
+    json_put_int(&b, 1);
+    json_put_key(&b, "\xc3\xa9\xff");
+    json_put_int(&b, 2);
+    json_put_key(&b, "k123456789012345678901234567890123456789012345678901234567890xyz");
+    json_put_int(&b, 3);
+    json_put_key(&b, "");
+    json_put_int(&b, 4);
+    buf_putc(&b, '}');
+    buf_putc(&b, ']');
+    check_out(&b, "[{\"tab\\there\":1,\"\xc3\xa9" R "\":2,"
+                  "\"k123456789012345678901234567890123456789012345678901234567890xyz\":3,"
+                  "\"\":4}]", 0, "keys", 0);
     buf_free(&b);
 
     buf_init(&b, 4);
