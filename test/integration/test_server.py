@@ -47,18 +47,23 @@ def test_info_with_token(agent):
     assert info["start_time"].endswith("Z") and len(info["start_time"]) == 24
 
 
-@pytest.mark.parametrize("why,auth", [
-    ("missing", None),
-    ("not bearer", "Basic dXNlcjpwYXNz"),
-    ("garbage", "Bearer abc.def.ghi"),
-    ("forged", "Bearer " + make_token({"exp": int(time.time()) + 600}, secret="wrong")),
-    ("alg none", "Bearer " + b64(b'{"alg":"none","typ":"JWT"}') + "." +
-     b64(json.dumps({"exp": int(time.time()) + 600}).encode()) + "."),
-    ("alg HS512", "Bearer " + make_token({"exp": int(time.time()) + 600}, header={"alg": "HS512"})),
-    ("no exp", "Bearer " + make_token({"sub": "x"})),
-    ("nbf future", "Bearer " + make_token({"exp": int(time.time()) + 600, "nbf": int(time.time()) + 600})),
-])
-def test_info_rejects_bad_tokens(agent, why, auth):
+# built when the test runs, not at import: a slow suite must not expire them first
+BAD_AUTH = {
+    "missing": lambda: None,
+    "not bearer": lambda: "Basic dXNlcjpwYXNz",
+    "garbage": lambda: "Bearer abc.def.ghi",
+    "forged": lambda: "Bearer " + make_token({"exp": int(time.time()) + 600}, secret="wrong"),
+    "alg none": lambda: "Bearer " + b64(b'{"alg":"none","typ":"JWT"}') + "." +
+    b64(json.dumps({"exp": int(time.time()) + 600}).encode()) + ".",
+    "alg HS512": lambda: "Bearer " + make_token({"exp": int(time.time()) + 600}, header={"alg": "HS512"}),
+    "no exp": lambda: "Bearer " + make_token({"sub": "x"}),
+    "nbf future": lambda: "Bearer " + make_token({"exp": int(time.time()) + 600, "nbf": int(time.time()) + 600}),
+}
+
+
+@pytest.mark.parametrize("why", sorted(BAD_AUTH))
+def test_info_rejects_bad_tokens(agent, why):
+    auth = BAD_AUTH[why]()
     headers = {"Authorization": auth} if auth else {}
     r = agent.request("GET", "/info", token=False, headers=headers)
     assert r.status == 401, why
