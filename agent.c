@@ -527,7 +527,9 @@ int main(int argc, char **argv)
         init_system(a.cfg.init_mode, a.cfg.hostname, init_report, NULL);
         log_flush();
     }
-    /* early: as PID 1 a SIGTERM that finds no handler and no block is dropped */
+    /* early: the kernel drops a signal sent to a namespace's init while it is unblocked at
+     * SIG_DFL, but never a blocked one (sig_ignored()), so blocking alone makes SIGTERM
+     * from inside the namespace and from the host arrive at the signalfd; no handlers */
     int sfd = signals_block();
 
     int have = load_secret(a.cfg.secret_file, &a.key);
@@ -547,7 +549,9 @@ int main(int argc, char **argv)
         return 2;
     a.pid1 = init_reaper();
     if (a.pid1 < 0)   /* orphans of children then go to the real init: still reaped */
-        log_line("level=warn event=subreaper error=\"%s\"", strerror(errno));
+        log_line("level=warn event=reaper mode=none error=\"%s\"", strerror(errno));
+    else
+        log_line("level=info event=reaper mode=%s", a.pid1 ? "pid1" : "subreaper");
     if (sfd < 0 || loop_init() < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
         return 1;
