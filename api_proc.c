@@ -602,6 +602,10 @@ static void answer_fail(const struct server_request *req, struct server_reply *r
 static struct proc *start_run(struct agent *a, struct server_request *req,
                               struct server_reply *rep, int is_code, int64_t dflt_timeout)
 {
+    if (a->stopping) {   /* it would miss the SIGTERM already sent to every group */
+        api_error(req, rep, 503, "EXECUTION_FAILED", "the agent is shutting down");
+        return NULL;
+    }
     struct json_token *t = api_parse_body(req, rep);
     if (!t)
         return NULL;

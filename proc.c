@@ -510,8 +510,7 @@ int proc_kill(struct proc *p, int sig)
         p->exit_code = 128 + sig;
         p->term_signal = 0;
         notify(p, PROC_EV_KILLED, 0);
-        proc_finish(p);
-        evict();
+        proc_finish(p);   /* no evict() here: callers walking the list keep their next */
         return 0;
     }
     if (!p->reaped)
