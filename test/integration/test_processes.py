@@ -482,3 +482,20 @@ def test_code_file_is_removed_after_exit(agent):
     path = rec["stdout"].split("\n")[0]
     assert "-rw-------" in rec["stdout"]
     assert path and not os.path.exists(path)
+
+
+def test_no_new_runs_while_shutting_down(start_agent):
+    a = start_agent("--grace", "3")
+    start(a, {"command": "trap '' TERM; sleep 30"})
+    with a.connect() as s:   # a request whose body is still arriving when SIGTERM comes
+        body = b'{"command":"echo late"}'
+        s.sendall(b"POST /commands/background HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                  + a.token().encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:5])
+        time.sleep(0.2)
+        a.proc.terminate()
+        time.sleep(0.3)
+        s.sendall(body[5:])
+        r = read_response(s)
+        assert r.status == 503 and r.json()["code"] == "EXECUTION_FAILED"
+        assert r.header("connection") == "close"
+    assert a.proc.wait(10) == 0
