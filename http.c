@@ -571,7 +571,10 @@ void http_split_target(const char *target, size_t len, const char **path, size_t
 }
 
 /* Decodes one character of s at *i: a byte, "%" HEXDIG HEXDIG, or "+" as SP.
- * Returns the byte (1..255) or -1 for a bad or truncated escape or a decoded NUL. */
+ * Returns the byte (1..255) or -1 for a bad or truncated escape or a NUL, raw or decoded.
+ * A raw NUL is refused too (fuzz finding): key_matches took it for the end of the key
+ * and read past it, and decoded values must stay C strings. The parser never lets a NUL
+ * into a request-target, so only direct callers could pass one. */
 static int decode_char(const char *s, size_t len, size_t *i, int plus_is_space)
 {
     int c = (unsigned char)s[(*i)++], hi, lo;
@@ -579,7 +582,7 @@ static int decode_char(const char *s, size_t len, size_t *i, int plus_is_space)
     if (c == '+' && plus_is_space)
         return ' ';
     if (c != '%')
-        return c;
+        return c ? c : -1;
     if (len - *i < 2 || (hi = hex_value((unsigned char)s[*i])) < 0
         || (lo = hex_value((unsigned char)s[*i + 1])) < 0)
         return -1;

@@ -108,7 +108,7 @@ void http_split_target(const char *target, size_t len, const char **path, size_t
 
 /* Percent-decodes s[0..len) into out (cap bytes, not NUL-terminated). plus_is_space for
  * query components.
- * Returns the decoded length, or -1 for a bad escape, a decoded NUL, or not fitting cap. */
+ * Returns the decoded length, or -1 for a bad escape, a NUL (raw or decoded), or not fitting cap. */
 int http_percent_decode(const char *s, size_t len, char *out, size_t cap, int plus_is_space);
 
 /* Finds `key` in an application/x-www-form-urlencoded query and decodes its first value

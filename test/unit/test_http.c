@@ -579,6 +579,10 @@ static void test_percent_decode(void)
     CHECK(http_percent_decode("abc", 3, out, 3, 0) == 3, "fits exactly");
     CHECK(http_percent_decode("abc", 3, out, 2, 0) == -1, "does not fit");
     CHECK(http_percent_decode("%41", 3, out, 1, 0) == 1 && out[0] == 'A', "escape fits");
+    /* fuzz regression: a raw NUL is refused like a decoded one */
+    char *nul = copy_of("a\0b", 3);
+    CHECK(http_percent_decode(nul, 3, out, sizeof out, 0) == -1, "raw NUL");
+    free(nul);
 }
 
 static void test_query_get(void)
@@ -605,6 +609,14 @@ static void test_query_get(void)
         CHECK(r == cases[i].want && (r < 0 || !strcmp(out, cases[i].out)),
               "query \"%s\" key \"%s\": %d", cases[i].q, cases[i].key, r);
     }
+    /* fuzz regression (fuzz_query): raw NULs after a matching key prefix were taken for
+     * the key's terminator and the comparison read past the end of the key */
+    static const char q[] = "name\0\0\0=%00&name=ok";
+    char *p = copy_of(q, sizeof q - 1), *key = copy_of("name", 5), out[16];
+    CHECK(http_query_get(p, sizeof q - 1, key, out, sizeof out) == 2 && !strcmp(out, "ok"),
+          "raw NUL in a query key");
+    free(p);
+    free(key);
 }
 
 static void test_status_reason(void)
