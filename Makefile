@@ -35,8 +35,9 @@ unit_sysinfo_SRCS := sysinfo.c
 
 # The agent itself for dynamic checks: ASan+UBSan (the integration suite runs against it
 # too) and a plain glibc -g build for valgrind (a static musl binary valgrinds poorly).
-ASAN_BIN  := $(BUILD)/sandbox-agent-asan
-DEBUG_BIN := $(BUILD)/sandbox-agent-debug
+# Both keep the name sandbox-agent (tests look for it in /proc), in their own directories.
+ASAN_BIN  := $(BUILD)/asan/sandbox-agent
+DEBUG_BIN := $(BUILD)/debug/sandbox-agent
 AGENT_DEFS = -DAGENT_VERSION='"$(VERSION)"' -DAGENT_BUILD='"$(GITREV)"'
 
 # libFuzzer targets, one per parser (test/fuzz). make fuzz FUZZ_TIME=1200 for a long run.
@@ -72,11 +73,13 @@ $(BUILD)/unit/test_%: test/unit/test_%.c $(wildcard *.h) $(BEARLIB) FORCE
 	@$(UCC) $(UFLAGS) $< $(unit_$*_SRCS) $(unit_$*_LIBS) -o $@
 
 $(ASAN_BIN): $(SRCS) $(wildcard *.h) $(BEARLIB)
-	@$(UCC) $(UFLAGS) $(AGENT_DEFS) $(SRCS) $(BEARLIB) -o $@
+	@mkdir -p $(@D)
+	@$(UCC) $(UFLAGS) $(AGENT_DEFS) $(SRCS) $(BEARLIB) -lm -o $@
 
 $(DEBUG_BIN): $(SRCS) $(wildcard *.h) $(BEARLIB)
+	@mkdir -p $(@D)
 	@gcc -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -iquote . -I$(BEARINC) $(AGENT_DEFS) \
-	    $(SRCS) $(BEARLIB) -o $@
+	    $(SRCS) $(BEARLIB) -lm -o $@
 
 $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(wildcard *.c *.h) $(BEARLIB)
 	@mkdir -p $(@D)
@@ -87,7 +90,7 @@ FORCE:
 run: $(BIN)
 	@scripts/run.sh $(BIN)
 
-test: $(BIN) $(UNITS:%=$(BUILD)/unit/test_%) $(ASAN_BIN) $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
+test: $(BIN) $(UNITS:%=$(BUILD)/unit/test_%) $(ASAN_BIN) $(DEBUG_BIN) $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
 	@scripts/deps.sh test
 	@scripts/test.sh $(BIN) $(UNITS)
 

@@ -9,6 +9,8 @@
 #define LIMIT_HEADERS          64        /* header lines per request; SDKs send < 15 */
 #define LIMIT_URI_BYTES        8192      /* request-target; RFC 9112 3 suggests >= 8000 */
 #define LIMIT_BODY_BYTES       (8u << 20) /* JSON request body: code files up to 8 MiB */
+#define LIMIT_BODY_TOTAL       (64u << 20) /* bodies buffered over all connections: read before
+                                          * auth, so anyone could otherwise pin 1024 x 8 MiB */
 #define LIMIT_CHUNK_TRAILER    4096      /* bytes of chunked trailer section we skip */
 #define LIMIT_RESPONSE_BYTES   (768u << 20) /* one response: a full record list at the default budget */
 #define LIMIT_REQUEST_ID       64        /* echoed X-Request-ID, longer ones are replaced */

@@ -1,5 +1,6 @@
 #!/bin/sh
-# make test: unit tests (built with ASan+UBSan), then integration tests against the binary.
+# make test: unit tests (built with ASan+UBSan), a few seconds of each fuzz target, then the
+# integration tests against the binary and again against its ASan+UBSan build.
 # Ends with one line: "N passed, N failed, N skipped".
 set -u
 bin=$1
@@ -33,13 +34,28 @@ for u in "$@"; do
     [ $rc -eq 0 ] || [ -n "$(printf '%s' "$out" | grep -E ' [1-9][0-9]* failed')" ] || failed=$((failed + 1))
 done
 
-junit=build/pytest.xml
-rm -f "$junit"
-/usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" test/integration >build/pytest.log 2>&1
-rc=$?
-tail -n 30 build/pytest.log
-if [ -f "$junit" ]; then
-    eval "$(/usr/bin/python3 - "$junit" <<'PY'
+# Fuzz smoke: each libFuzzer target a few seconds over its corpus (make fuzz runs long).
+if [ -x build/fuzz/fuzz_http ]; then
+    fz=$(FUZZ_TAG=smoke test/fuzz/run.sh "${FUZZ_SMOKE_S:-5}" http json jwt query 2>&1)
+    printf '%s\n' "$fz"
+    fp=$(printf '%s\n' "$fz" | grep -c '^fuzz_.*, ok$')
+    ff=$(printf '%s\n' "$fz" | grep -c '^fuzz_')
+    passed=$((passed + fp)); failed=$((failed + ff - fp))
+fi
+
+# The integration suite runs twice: against the binary, then against its ASan+UBSan build
+# (tests marked "once" skip there; a sanitizer report in an agent log fails the test).
+integration() {   # $1 label, $2 binary, then NAME=VALUE settings for the run
+    label=$1 ibin=$2
+    shift 2
+    junit=build/pytest-$label.xml
+    rm -f "$junit"
+    env AGENT_BIN="$top/$ibin" "$@" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+        --junitxml="$junit" test/integration >"build/pytest-$label.log" 2>&1
+    rc=$?
+    tail -n 30 "build/pytest-$label.log"
+    if [ -f "$junit" ]; then
+        eval "$(/usr/bin/python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 r = ET.parse(sys.argv[1]).getroot()
 s = r if r.tag == "testsuite" else r.find("testsuite")
@@ -47,10 +63,27 @@ t, f, e, k = (int(s.get(x, 0)) for x in ("tests", "failures", "errors", "skipped
 print(f"pp={t - f - e - k} pf={f + e} ps={k}")
 PY
 )"
-    passed=$((passed + pp)); failed=$((failed + pf)); skipped=$((skipped + ps))
-    echo "integration: $pp passed, $pf failed, $ps skipped"
-elif [ $rc -ne 0 ]; then
-    failed=$((failed + 1))
+        passed=$((passed + pp)); failed=$((failed + pf)); skipped=$((skipped + ps))
+        echo "integration ($label): $pp passed, $pf failed, $ps skipped"
+    elif [ $rc -ne 0 ]; then
+        failed=$((failed + 1))
+    fi
+}
+# the plain pass also runs the valgrind scenario (test_hostile) on the glibc -g build
+debug=${bin%/*}/debug/sandbox-agent
+if [ -x "$debug" ] && command -v valgrind >/dev/null; then
+    integration plain "$bin" AGENT_DEBUG_BIN="$top/$debug"
+else
+    integration plain "$bin"
+fi
+asan=${bin%/*}/asan/sandbox-agent
+if [ -x "$asan" ]; then
+    integration asan "$asan" AGENT_SANITIZED=1 \
+        ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+else
+    echo "NOTE: $asan missing: the sanitizer pass of the integration suite is skipped"
+    skipped=$((skipped + 1))
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -10,6 +10,11 @@ import pytest
 
 BIN = os.environ.get("AGENT_BIN") or os.path.join(os.path.dirname(__file__), "../../build/sandbox-agent")
 SHARED = os.environ.get("SHARED_TESTDATA")
+# AGENT_SANITIZED=1: BIN is the ASan+UBSan build (scripts/test.sh runs the suite twice).
+# Tests marked @pytest.mark.once (slow ones: gigabytes of output, the corpus) then skip,
+# and every agent's log is checked for sanitizer reports.
+SANITIZED = os.environ.get("AGENT_SANITIZED") == "1"
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 SECRET = "integration-test-secret-0123456789abcdef"
 
 
@@ -58,16 +63,20 @@ def read_response(sock, head_only=False):
 
 
 class Agent:
-    def __init__(self, *flags, env=None, secret=SECRET, workdir=None, tmp=None):
+    started = []   # every agent of the current test, for the sanitizer check
+
+    def __init__(self, *flags, env=None, secret=SECRET, workdir=None, tmp=None, bin=None, prefix=()):
+        """bin: another build of the agent; prefix: a wrapper command (prlimit, valgrind)."""
         self.secret = secret
         self.tmp = tmp
+        Agent.started.append(self)
         e = dict(os.environ)
         e.pop("SANDBOX_AGENT_JWT_SECRET", None)
         if secret is not None:
             e["SANDBOX_AGENT_JWT_SECRET"] = secret
         e.update(env or {})
         self.workdir = workdir or str(tmp)
-        args = [BIN, "--listen", "127.0.0.1:0", "--workdir", self.workdir, *flags]
+        args = [*prefix, bin or BIN, "--listen", "127.0.0.1:0", "--workdir", self.workdir, *flags]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(os.path.join(str(tmp), "agent.log"), "ab"), env=e)
         line = self.proc.stdout.readline().decode()
         assert line.startswith("listening on "), f"agent did not start: {line!r}"
@@ -141,15 +150,58 @@ class Agent:
         with open(os.path.join(str(self.tmp), "agent.log"), "rb") as f:
             return f.read().decode(errors="replace")
 
-    def stop(self):
+    def sanitizer_report(self):
+        """The first sanitizer report in this agent's log, or None."""
+        log = self.log()
+        for mark in SANITIZER_MARKS:
+            at = log.find(mark)
+            if at >= 0:
+                return log[max(0, at - 200):at + 3000]
+        return None
+
+    def stop(self, timeout=10):
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "once: slow; skipped in the sanitizer pass (runs once)")
+
+
+# What the sanitizer build (glibc) cannot match, with the reason; the plain pass checks it.
+GLIBC_DIFFERENCES = {
+    "test_child_starts_clean": "glibc's posix_spawn leaves its internal signals 32 and 33 "
+                               "ignored in the child; the musl binary resets them",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if SANITIZED:
+        skip = pytest.mark.skip(reason="slow: runs against the plain binary only")
+        for item in items:
+            if "once" in item.keywords:
+                item.add_marker(skip)
+            elif item.originalname in GLIBC_DIFFERENCES:
+                item.add_marker(pytest.mark.skip(reason=GLIBC_DIFFERENCES[item.originalname]))
+
+
+@pytest.fixture(autouse=True)
+def _sanitizer_check():
+    """Fails a test whose agents logged a sanitizer report (ASan aborts the agent on the
+    first one, so the test may have failed already; this names the cause)."""
+    first = len(Agent.started)
+    yield
+    mine = Agent.started[first:]
+    del Agent.started[first:]
+    for a in mine:
+        report = a.sanitizer_report()
+        assert report is None, f"sanitizer report in the agent log:\n{report}"
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +210,8 @@ def agent(tmp_path_factory):
     yield a
     rc = a.stop()
     assert rc == 0, f"agent exited {rc}; log:\n{a.log()[-3000:]}"
+    report = a.sanitizer_report()
+    assert report is None, f"sanitizer report in the agent log:\n{report}"
 
 
 @pytest.fixture
