@@ -109,7 +109,6 @@ soak: $(BIN)
 bench: $(BIN)
 	@scripts/deps.sh bench
 	@scripts/bench.sh $(BIN)
-	@bench/container.sh $(BIN)
 
 image: $(BIN)
 	@scripts/deps.sh image
