@@ -422,13 +422,13 @@ def bench_spawn():
         a.submit([{"command": "true"}] * 1000)
         a.wait_idle(poll=0.002)
         runs.append(1000 / (time.monotonic() - t))
+        time.sleep(0.05)
+        rss_done.append(a.rss())   # before any list renders (and keeps) the records
+        a.request("GET", "/execute/processes")
+        rss_listed.append(a.rss())
         done = a.count("status=completed")
         if done != 1000:
             R["notes"].append("background: %d of 1000 completed" % done)
-        time.sleep(0.05)
-        rss_done.append(a.rss())
-        a.request("GET", "/execute/processes")
-        rss_listed.append(a.rss())
         a.stop()
     figure("background", "1000 background `true`: submitted to all completed, runs/s",
            stat3(runs), anchor, "bare loop (1)", "runs/s")
@@ -578,10 +578,10 @@ def bench_scale():
                                for _ in range(RUNS)])
         s["list_short_p50"] = stat3([wrk(a.base + "/execute/processes?output=false", 1, dur=2,
                                          latency=True)["p50"] for _ in range(RUNS)])
+        s["rss_listed_kb"] = a.rss()   # before /health at 50 connections adds their buffers
         s["get_p50"] = stat3([wrk(a.base + "/execute/processes/" + ids[-1], 1, dur=1,
                                   latency=True)["p50"] for _ in range(RUNS)])
         s["health_rps"] = stat3([wrk(a.base + "/health", 50, dur=2)["rps"] for _ in range(RUNS)])
-        s["rss_listed_kb"] = a.rss()
         s["list_bytes"] = len(a.request("GET", "/execute/processes")[1])
         a.stop()
         R["scale"]["records_%d" % n] = s
@@ -691,7 +691,7 @@ def verdict(f):
 def svg_ratios(path):
     rows = [(k, f) for k, f in R["figures"].items() if f["target"] is not None and f.get("ratio")
             and f["unit"] not in ("KiB", "MiB", "ms")]
-    w, lh, left = 760, 34, 330
+    w, lh, left = 760, 38, 330
     h = 60 + lh * len(rows)
     xmax = max([2.0] + [f["ratio"] * 1.1 for _, f in rows] + [f["target"] * 1.2 for _, f in rows])
     sx = lambda v: left + (w - left - 40) * v / xmax
@@ -715,6 +715,13 @@ def svg_ratios(path):
         tx = sx(f["target"])
         o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black" stroke-width="2"/>' %
                  (tx, y - 1, tx, y + 25))
+        ctx = R["figures"].get("spawn_anchor_2") if k == "spawn_2" else None
+        if ctx and ctx.get("ratio"):   # what two bare loops reached on this machine, this run
+            cx = sx(ctx["ratio"])
+            o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#555" stroke-width="2" '
+                     'stroke-dasharray="3,2"/>' % (cx, y - 1, cx, y + 25))
+            o.append('<text x="%.1f" y="%d" fill="#555" font-size="10">2 bare loops %.2fx</text>'
+                     % (max(tx, cx) + 6, y + 30, ctx["ratio"]))
     o.append("</svg>")
     open(path, "w").write("\n".join(o) + "\n")
 
