@@ -95,7 +95,9 @@ test: $(BIN) $(UNITS:%=$(BUILD)/unit/test_%) $(ASAN_BIN) $(DEBUG_BIN) $(FUZZ:%=$
 	@scripts/test.sh $(BIN) $(UNITS)
 
 fuzz: $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
+	@scripts/deps.sh test
 	@test/fuzz/run.sh $(FUZZ_TIME) $(FUZZ)
+	@test/fuzz/cov.sh
 
 valgrind: $(DEBUG_BIN)
 	@scripts/deps.sh test

@@ -141,6 +141,10 @@ static void test_limits(void)
         { "[[],[],[]]", 4, 2, 4 }, { "[[],[],[]]", 3, 2, JSON_ERR_TOKENS },
         { "[1,2,3]x", 3, 1, JSON_ERR_TOKENS },   /* the first error met, left to right */
         { "[[[x", 10, 2, JSON_ERR_DEPTH }, { "[[x", 10, 2, JSON_ERR_INVALID },
+        /* fuzz regression (fuzz_json): an unclosed text outruns a len/2 + 2 budget, which
+         * api.c used and answered 413; len + 1 tokens never run out before the text does */
+        { "[[[[[", 4, 64, JSON_ERR_TOKENS }, { "[[[[[", 6, 64, JSON_ERR_INVALID },
+        { "[1,[2,[3,[", 11, 64, JSON_ERR_INVALID },
     };
     struct json_token toks[NTOK];
 
