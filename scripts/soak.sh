@@ -175,9 +175,10 @@ wait "$pid" || rc=$?
 wait "$awk_pid" || true
 echo "soak: agent exited $rc"
 
-/usr/bin/python3 - "$d" "$out" "$secs" "$rc" "$addr" <<'EOF'
+cat >"$d/report.py" <<'EOF'
+"""Writes the soak report from build/soak (rerunnable: report.py DIR OUT SECS RC)."""
 import json, re, sys, time
-d, out, secs, rc, addr = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+d, out, secs, rc = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 rows = [l.split() for l in open(f"{d}/samples.txt") if l.strip()]
 cols = ["t", "rss_kb", "fds", "records", "running", "queued", "zombies", "cpu_s"]
 S = [dict(zip(cols, r)) for r in rows]
@@ -202,7 +203,8 @@ lat = re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", wrk)
 L = []
 L.append("# Soak: 30 minutes of mixed load" if secs == 1800 else f"# Soak: {secs} s of mixed load")
 L.append("")
-L.append(f"`make soak` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), static binary, "
+started = time.gmtime(__import__("os").path.getmtime(f"{d}/stdout"))
+L.append(f"`make soak` (started {time.strftime('%Y-%m-%d %H:%M UTC', started)}), static binary, "
          f"default limits (`--max-records 1000`, 1 MiB per stream, 256 MiB output budget), "
          f"`--grace 2`, on the shared 2-core build machine. Load: wrk -t2 -c8 rotating "
          f"`/health`, the record list without output and the list filtered by status; beside it "
@@ -220,6 +222,17 @@ L.append(line("records", "records kept"))
 L.append(line("running", "running"))
 L.append(line("queued", "queued"))
 L.append(line("zombies", "zombie children"))
+L.append("")
+z = [i for i, s in enumerate(S) if s["zombies"] not in ("0", "?")]
+longest, run = 0, 0
+for i in range(len(S)):
+    run = run + 1 if i in z else 0
+    longest = max(longest, run)
+L.append(f"Zombie children: {len(z)} of {len(S)} samples saw one or more, the longest stretch "
+         f"{longest} sample(s); {S[-1]['zombies']} at the end. A child is a zombie from its exit "
+         f"until the agent's `waitpid` in the next loop round, so a sample may catch one; a "
+         f"zombie that stayed would show in consecutive samples." if z else
+         f"Zombie children: none in any of the {len(S)} samples.")
 L.append("")
 cpu = series("cpu_s")
 L.append(f"Agent CPU time: {cpu[-1]:.0f} s over {S[-1]['t']} s of wall time."
@@ -254,6 +267,7 @@ for i, s in enumerate(S):
         L.append(f"| {s['t']} | {rss} | {s['fds']} | {s['records']} | {s['running']} | "
                  f"{s['queued']} | {s['zombies']} | {s['cpu_s']} |")
 open(out, "w").write("\n".join(L) + "\n")
-print("\n".join(L[:16]))
+print("\n".join(L[:18]))
 EOF
+/usr/bin/python3 "$d/report.py" "$d" "$out" "$secs" "$rc"
 echo "soak: report in $out"
