@@ -113,3 +113,21 @@ def test_forgetting_a_listed_record_frees_it(agent):
     assert agent.request("DELETE", f"/execute/processes/{pid}").status == 200
     assert agent.get(f"/execute/processes/{pid}").status == 404
     assert agent.get("/execute/processes?name=cache-forget").json()["count"] == 0
+
+
+def test_tail_kept_exactly_when_the_ring_wraps(start_agent):
+    # a full-size ring is read into directly (proc.c pipe_drain): odd sizes, many wraps
+    full = "".join(f"line {i:05d} " + "x" * (i % 37) + "\n" for i in range(6000)).encode()
+    for limit in ("4096", "5003", "70001"):
+        a = start_agent("--output-limit", limit)
+        pid = run_bg(a, "awk 'BEGIN { for (i = 0; i < 6000; i++) { s = \"\"; "
+                        "for (j = 0; j < i % 37; j++) s = s \"x\"; "
+                        "printf \"line %05d %s\\n\", i, s; fflush() } }'")
+        wait_ids(a, [pid], timeout=120)
+        rec = a.get(f"/execute/processes/{pid}").json()
+        n = int(limit)
+        assert rec["stdout_bytes"] == len(full) and rec["stdout_truncated"]
+        assert rec["stdout"].encode() == full[-n:]
+        r = a.get(f"/execute/processes/{pid}/output?offset=0")
+        assert r.body == full[-n:] and int(r.header("X-Output-Start")) == len(full) - n
+        a.stop()
