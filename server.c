@@ -622,9 +622,15 @@ int server_start(int fd, server_handler *h, void *ctx)
 int64_t server_tick(int64_t now)
 {
     int64_t next = -1;
-    for (int i = 0; i < LIMIT_CONNECTIONS && nconns > 0; i++) {
+    /* slots are taken lowest first: stop after the last live one, not at slot 1023 (this
+     * runs every loop round, one per 64 KiB of a chatty child's output: 11% of its CPU) */
+    int left = nconns;
+    for (int i = 0; i < LIMIT_CONNECTIONS && left > 0; i++) {
         struct conn *c = conns[i];
-        if (!c || !c->deadline)
+        if (!c)
+            continue;
+        left--;
+        if (!c->deadline)
             continue;
         if (c->deadline <= now) {
             if (c->state == ST_HEAD && c->in_len > 0 && c->started) {
