@@ -23,5 +23,10 @@ if ! musl-gcc -std=c11 -D_GNU_SOURCE -g -Os -fno-omit-frame-pointer -iquote . \
     prof=
 fi
 
+# a copy: a make test elsewhere in the tree may relink build/sandbox-agent mid-run
+mkdir -p build/bench
+cp "$bin" build/bench/sandbox-agent
+
 uptime >&2
-BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof exec /usr/bin/python3 bench/bench.py "$bin"
+BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof exec /usr/bin/python3 bench/bench.py \
+    build/bench/sandbox-agent
