@@ -693,7 +693,9 @@ def svg_ratios(path):
             and f["unit"] not in ("KiB", "MiB", "ms")]
     w, lh, left = 760, 38, 330
     h = 60 + lh * len(rows)
-    xmax = max([2.0] + [f["ratio"] * 1.1 for _, f in rows] + [f["target"] * 1.2 for _, f in rows])
+    ctx2 = R["figures"].get("spawn_anchor_2", {}).get("ratio") or 0
+    xmax = max([2.0, ctx2 * 1.3] + [f["ratio"] * 1.1 for _, f in rows] +
+               [f["target"] * 1.2 for _, f in rows])
     sx = lambda v: left + (w - left - 40) * v / xmax
     o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
          'font-size="12">' % (w, h),
