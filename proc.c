@@ -174,7 +174,9 @@ static void ring_write(struct proc_ring *r, const char *data, size_t n)
     r->len += n;
 }
 
-/* Reads what the pipe has (at most `budget` bytes). Returns 0 at EOF or error, 1 if open. */
+/* Reads what the pipe has (at most `budget` bytes). Returns 0 at EOF or error, 1 if open.
+ * A short read means the pipe is empty: no read() is spent to hear EAGAIN (a third of the
+ * syscalls while a child streams output). */
 static int pipe_drain(int fd, struct proc_ring *r, size_t budget)
 {
     char chunk[LIMIT_PIPE_READ];
@@ -196,12 +198,13 @@ static int pipe_drain(int fd, struct proc_ring *r, size_t budget)
             } else {
                 r->len += (size_t)n;
             }
-            budget -= (size_t)n;
-            continue;
+        } else if (n > 0) {
+            ring_write(r, chunk, (size_t)n);
         }
         if (n > 0) {
-            ring_write(r, chunk, (size_t)n);
             budget -= (size_t)n;
+            if ((size_t)n < want)
+                return 1;
             continue;
         }
         if (n < 0 && errno == EINTR)
