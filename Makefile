@@ -29,7 +29,7 @@ unit_http_SRCS := http.c
 unit_jwt_SRCS  := jwt.c json.c buf.c
 unit_jwt_LIBS  := $(BEARLIB)
 unit_metrics_SRCS := metrics.c
-unit_envset_SRCS := envset.c
+unit_envset_SRCS := envset.c util.c
 unit_log_SRCS := log.c util.c
 unit_sysinfo_SRCS := sysinfo.c
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "limits.h"
+#include "util.h"
 
 extern char **environ;
 
@@ -63,22 +64,12 @@ int envset_update(char *const *kv, size_t n, int replace)
     for (size_t i = 0; i < k; i++)
         bytes += strlen(pick[i]) + 1;
     int rc = k > LIMIT_ENV_VARS ? ENVSET_E_COUNT : bytes > LIMIT_ENV_BYTES ? ENVSET_E_BYTES : 0;
-    char **block = rc ? NULL : malloc((k + 1) * sizeof *block + bytes);
+    char **block = rc ? NULL : util_strv_dup(pick, k);
+    free(pick);
     if (!rc && !block)
         rc = ENVSET_E_NOMEM;
-    if (rc) {
-        free(pick);
+    if (rc)
         return rc;
-    }
-    char *s = (char *)(block + k + 1);
-    for (size_t i = 0; i < k; i++) {
-        size_t len = strlen(pick[i]) + 1;
-        memcpy(s, pick[i], len);
-        block[i] = s;
-        s += len;
-    }
-    block[k] = NULL;
-    free(pick);
     free(vars);
     vars = block;
     nvars = k;

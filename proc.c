@@ -59,22 +59,10 @@ static void notify(const struct proc *p, enum proc_event ev, int sig)
 
 static char **strv_dup(char *const *v)
 {
-    size_t n = 0, bytes = 0;
+    size_t n = 0;
     while (v[n])
-        bytes += strlen(v[n++]) + 1;
-    /* one block: the pointer array, then the strings */
-    char **out = malloc((n + 1) * sizeof *out + bytes);
-    if (!out)
-        return NULL;
-    char *s = (char *)(out + n + 1);
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(v[i]) + 1;
-        memcpy(s, v[i], len);
-        out[i] = s;
-        s += len;
-    }
-    out[n] = NULL;
-    return out;
+        n++;
+    return util_strv_dup(v, n);
 }
 
 static char *str_dup(const char *s)

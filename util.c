@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -89,4 +90,23 @@ void util_random_hex(char *out, size_t nhex)
     for (size_t i = 0; i < nhex; i++)
         out[i] = hex[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
     out[nhex] = 0;
+}
+
+char **util_strv_dup(char *const *v, size_t n)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(v[i]) + 1;
+    char **out = malloc((n + 1) * sizeof *out + bytes);
+    if (!out)
+        return NULL;
+    char *s = (char *)(out + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i]) + 1;
+        memcpy(s, v[i], len);
+        out[i] = s;
+        s += len;
+    }
+    out[n] = NULL;
+    return out;
 }

@@ -1,4 +1,4 @@
-/* Clocks, timestamps and random identifiers: the few syscall wrappers everyone needs. */
+/* Clocks, timestamps, random identifiers and string vectors: the small things everyone needs. */
 #ifndef SANDBOX_UTIL_H
 #define SANDBOX_UTIL_H
 #include <stddef.h>
@@ -12,5 +12,8 @@ void util_rfc3339(int64_t wall_ms, char out[25]);
 void util_http_date(int64_t unix_s, char out[30]);
 /* nhex lowercase hex digits from the kernel's CSPRNG (getrandom), NUL-terminated. */
 void util_random_hex(char *out, size_t nhex);
+/* The first n strings of v copied into one malloc'd block (pointers, then the strings),
+ * NULL-terminated: an argv or envp freed with one free(). NULL when out of memory. */
+char **util_strv_dup(char *const *v, size_t n);
 
 #endif

@@ -18,6 +18,40 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
 SECRET = "integration-test-secret-0123456789abcdef"
 
 
+# ---- helpers the process tests share ----
+
+TERMINAL = ("completed", "failed")
+
+
+def start(agent, body, path="/commands/background"):
+    r = agent.post(path, body)
+    assert r.status == 200, r
+    return r.json()
+
+
+def get(agent, pid):
+    r = agent.get(f"/execute/processes/{pid}")
+    assert r.status == 200, r
+    return r.json()
+
+
+def wait_done(agent, pid, timeout=30):
+    """The client loop from the docs: poll until completed or failed. Bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rec = get(agent, pid)
+        if rec["status"] in TERMINAL:
+            return rec
+        assert time.monotonic() < deadline, f"{pid} not finished after {timeout}s: {rec}"
+        time.sleep(0.05)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.body = status, headers, body

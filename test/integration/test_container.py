@@ -3,7 +3,6 @@ PID 1, reaping orphans, and `podman stop` ending it cleanly. Skipped, with a war
 where podman cannot run at all."""
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -11,7 +10,7 @@ import warnings
 
 import pytest
 
-from conftest import BIN, SECRET, Agent
+from conftest import BIN, SECRET, Agent, free_port
 
 TOP = os.path.normpath(os.path.join(os.path.dirname(__file__), "../.."))
 IMAGE = "localhost/sandbox-agent:test-" + uuid.uuid4().hex[:8]   # concurrent runs never share
@@ -28,12 +27,6 @@ def podman_unusable():
         return "podman is not installed (scripts/deps.sh test installs it)"
     r = subprocess.run(["podman", "info"], capture_output=True, text=True, timeout=60)
     return None if r.returncode == 0 else "podman info failed: " + r.stderr.strip()[-300:]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

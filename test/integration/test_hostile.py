@@ -8,42 +8,16 @@ benchmarks, and the machine runs other work meanwhile."""
 import json
 import os
 import random
-import select
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import BIN, SANITIZED, Agent, read_response
-
-TERMINAL = ("completed", "failed")
+from conftest import SANITIZED, TERMINAL, Agent, read_response, start, wait_done
 
 
 # ---- helpers ----
-
-def start(agent, body, path="/commands/background"):
-    r = agent.post(path, body)
-    assert r.status == 200, r
-    return r.json()
-
-
-def get(agent, pid):
-    r = agent.get(f"/execute/processes/{pid}")
-    assert r.status == 200, r
-    return r.json()
-
-
-def wait_done(agent, pid, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        rec = get(agent, pid)
-        if rec["status"] in TERMINAL:
-            return rec
-        assert time.monotonic() < deadline, f"{pid} not finished after {timeout}s: {rec}"
-        time.sleep(0.05)
-
 
 def proc_stat(pid):
     """(state, ppid, pgid, utime+stime in ticks) of a process, or None when gone."""

@@ -6,32 +6,7 @@ import time
 
 import pytest
 
-from conftest import read_response
-
-TERMINAL = ("completed", "failed")
-
-
-def start(agent, body, path="/commands/background"):
-    r = agent.post(path, body)
-    assert r.status == 200, r
-    return r.json()
-
-
-def get(agent, pid):
-    r = agent.get(f"/execute/processes/{pid}")
-    assert r.status == 200, r
-    return r.json()
-
-
-def wait_done(agent, pid, timeout=30):
-    """The client loop from the docs: poll until completed or failed. Bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rec = get(agent, pid)
-        if rec["status"] in TERMINAL:
-            return rec
-        time.sleep(0.05)
-    raise AssertionError(f"{pid} not finished after {timeout}s: {rec}")
+from conftest import TERMINAL, free_port, get, read_response, start, wait_done
 
 
 def pids_matching(text):
@@ -65,12 +40,6 @@ def zombies_of(ppid):
         if fields[0] == "Z" and int(fields[1]) == ppid:
             out.append(int(d))
     return out
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- the seed scenarios ----

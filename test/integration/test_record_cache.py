@@ -3,7 +3,7 @@ client sees must be exactly what a fresh rendering would give, in both forms, an
 bytes count against the output budget."""
 import time
 
-TERMINAL = ("completed", "failed")
+from conftest import TERMINAL
 
 
 def run_bg(agent, command, **extra):
