@@ -13,6 +13,8 @@
                                           * auth, so anyone could otherwise pin 1024 x 8 MiB */
 #define LIMIT_CHUNK_TRAILER    4096      /* bytes of chunked trailer section we skip */
 #define LIMIT_RESPONSE_BYTES   (768u << 20) /* one response: a full record list at the default budget */
+#define LIMIT_REPLY_TOTAL      (512u << 20) /* large replies held over all connections: past it
+                                             * (and one always allowed), large GETs get 503 */
 #define LIMIT_REQUEST_ID       64        /* echoed X-Request-ID, longer ones are replaced */
 
 /* Deadlines, milliseconds */

@@ -54,6 +54,7 @@ struct conn {
     char path[96];            /* for the log line only */
     /* reply */
     struct server_reply rep;
+    size_t rep_held;          /* rep.body.cap as counted in replies_held (large ones only) */
     char head_out[512 + REPLY_HEADERS];
     size_t head_out_len;
     size_t out_off;           /* bytes of head_out + body already written */
@@ -66,6 +67,7 @@ static int nconns;
 static int listen_fd = -1;
 static int spare_fd = -1;     /* released to accept-and-close when out of descriptors */
 static size_t bodies_held;    /* request body buffers over all connections */
+static size_t replies_held;   /* large reply buffers (> KEEP_BYTES) over all connections */
 static int stopping;
 static server_handler *handler;
 static void *handler_ctx;
@@ -86,6 +88,16 @@ static void conn_body_account(struct conn *c)
     c->body_held = c->body.cap;
 }
 
+/* A reply waits in memory until its client reads it (a stalled reader keeps it for up to
+ * LIMIT_WRITE_MS), so large ones are bounded in sum too (LIMIT_REPLY_TOTAL): fifty clients
+ * asking for a 500 MiB list and never reading would otherwise hold 25 GiB. */
+static void conn_reply_account(struct conn *c)
+{
+    size_t cap = c->rep.body.cap > KEEP_BYTES ? c->rep.body.cap : 0;
+    replies_held = replies_held - c->rep_held + cap;
+    c->rep_held = cap;
+}
+
 static void conn_close(struct conn *c)
 {
     loop_del(c->fd);
@@ -95,6 +107,7 @@ static void conn_close(struct conn *c)
     buf_free(&c->body);
     conn_body_account(c);
     buf_free(&c->rep.body);
+    conn_reply_account(c);
     buf_free(&c->rep.headers);
     free(c);
     if (!stopping && listen_fd >= 0)
@@ -125,6 +138,7 @@ static void conn_idle(struct conn *c, int64_t now)
         buf_free(&c->body);
     if (c->rep.body.cap > KEEP_BYTES)
         buf_free(&c->rep.body);
+    conn_reply_account(c);
     buf_reset(&c->body);
     conn_body_account(c);
     conn_watch(c, POLLIN);
@@ -199,6 +213,21 @@ static int conn_finish_write(struct conn *c)
 static int conn_send(struct conn *c)
 {
     struct server_reply *r = &c->rep;
+    /* Past LIMIT_REPLY_TOTAL a large reply to a GET (nothing happened that a retry would
+     * repeat) is dropped for a 503. One large reply always goes out, so no answer is too
+     * big to give; replies to other methods (a synchronous run's output) are not refused:
+     * their work is done, and they are few (one per parked run). */
+    int safe = strcmp(c->method, "GET") == 0 || strcmp(c->method, "HEAD") == 0;
+    size_t others = replies_held - c->rep_held;
+    if (safe && !r->body.failed && r->body.cap > KEEP_BYTES && others > 0 &&
+        others + r->body.cap > LIMIT_REPLY_TOTAL) {
+        buf_free(&r->body);
+        buf_reset(&r->headers);
+        r->status = 503;
+        r->content_type = NULL;
+        buf_printf(&r->body, "{\"error\":\"busy: too many large responses unread, retry later\","
+                             "\"code\":\"INTERNAL_ERROR\",\"request_id\":\"%s\"}", c->rid);
+    }
     if (r->body.failed) {   /* the handler's reply did not fit: say so instead */
         buf_reset(&r->body);
         buf_reset(&r->headers);
@@ -222,6 +251,7 @@ static int conn_send(struct conn *c)
                      (int)r->headers.len, r->headers.data ? r->headers.data : "");
     c->head_out_len = n > 0 && (size_t)n < sizeof c->head_out ? (size_t)n : 0;
     c->out_off = 0;
+    conn_reply_account(c);
     c->state = ST_WRITE;
     int done = conn_flush(c);
     if (done < 0) {

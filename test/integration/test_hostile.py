@@ -386,6 +386,46 @@ def test_stalled_reader_is_dropped_after_the_write_deadline(start_agent):
     assert a.alive()
 
 
+@pytest.mark.once
+def test_unread_large_replies_are_bounded_in_sum(start_agent):
+    """LIMIT_REPLY_TOTAL (512 MiB): one large reply always goes out; past the sum a large
+    GET gets 503 while small requests go on, and the sum is given back when a reader leaves."""
+    a = start_agent("--output-limit", "8M")
+    # 10 records of 8 MiB of NUL bytes: the full list is ~480 MiB of JSON (\u0000 each)
+    for _ in range(10):
+        start(a, {"command": "head -c 8388608 /dev/zero"})
+    deadline = time.monotonic() + 60
+    while any(p["status"] not in TERMINAL
+              for p in a.get("/execute/processes?output=false").json()["processes"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    req = (b"GET /execute/processes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+           + a.token().encode() + b"\r\n\r\n")
+
+    def ask(head_only=True):
+        s = a.connect(timeout=60)
+        s.sendall(req)
+        return s, read_response(s, head_only=head_only)
+
+    first, r = ask()            # rendered, then left unread: ~480 MiB held
+    assert r.status == 200 and int(r.header("content-length")) > 400 << 20
+    second, r = ask(head_only=False)
+    second.close()
+    assert r.status == 503 and r.json()["code"] == "INTERNAL_ERROR" and "busy" in r.json()["error"]
+    assert a.get("/health").status == 200
+    assert a.get("/execute/processes?output=false").status == 200
+    first.close()               # the agent's next write fails: the reply is freed
+    deadline = time.monotonic() + 10
+    while True:
+        third, r = ask()
+        third.close()
+        if r.status == 200:
+            break
+        assert time.monotonic() < deadline, "large replies still refused after the reader left"
+        time.sleep(0.2)
+    assert a.alive()
+
+
 def test_connection_flood_at_the_descriptor_limit(tmp_path):
     """With RLIMIT_NOFILE 64, a flood of connections hits EMFILE in accept: the agent must
     neither spin (the listener stays readable) nor stop accepting once descriptors free up."""
