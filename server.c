@@ -207,6 +207,18 @@ static int conn_finish_write(struct conn *c)
     return 1;
 }
 
+/* Replaces whatever reply was built with an error in the API's JSON shape. */
+static void reply_error(struct conn *c, int status, const char *code, const char *msg)
+{
+    struct server_reply *r = &c->rep;
+    buf_reset(&r->body);
+    buf_reset(&r->headers);
+    r->status = status;
+    r->content_type = NULL;
+    buf_printf(&r->body, "{\"error\":\"%s\",\"code\":\"%s\",\"request_id\":\"%s\"}", msg, code,
+               c->rid);
+}
+
 /* Serializes the status line and headers, then writes as much as the socket takes.
  * Returns 1 when written and ready for the next request, 0 when the rest goes out on
  * POLLOUT or the connection is closing, -1 when it was closed (c is gone). */
@@ -222,20 +234,10 @@ static int conn_send(struct conn *c)
     if (safe && !r->body.failed && r->body.cap > KEEP_BYTES && others > 0 &&
         others + r->body.cap > LIMIT_REPLY_TOTAL) {
         buf_free(&r->body);
-        buf_reset(&r->headers);
-        r->status = 503;
-        r->content_type = NULL;
-        buf_printf(&r->body, "{\"error\":\"busy: too many large responses unread, retry later\","
-                             "\"code\":\"INTERNAL_ERROR\",\"request_id\":\"%s\"}", c->rid);
+        reply_error(c, 503, "INTERNAL_ERROR", "busy: too many large responses unread, retry later");
     }
-    if (r->body.failed) {   /* the handler's reply did not fit: say so instead */
-        buf_reset(&r->body);
-        buf_reset(&r->headers);
-        r->status = 500;
-        r->content_type = NULL;
-        buf_printf(&r->body, "{\"error\":\"response too large\",\"code\":\"INTERNAL_ERROR\","
-                             "\"request_id\":\"%s\"}", c->rid);
-    }
+    if (r->body.failed)   /* the handler's reply did not fit: say so instead */
+        reply_error(c, 500, "INTERNAL_ERROR", "response too large");
     if (r->headers.failed)
         buf_reset(&r->headers);
     if (stopping)
@@ -267,14 +269,8 @@ static int conn_send(struct conn *c)
 /* An answer the server gives by itself (limits, malformed requests), then closes. */
 static int conn_error(struct conn *c, int status, const char *code, const char *msg)
 {
-    struct server_reply *r = &c->rep;
-    buf_reset(&r->body);
-    buf_reset(&r->headers);
-    r->status = status;
-    r->content_type = NULL;
-    r->note = NULL;
-    buf_printf(&r->body, "{\"error\":\"%s\",\"code\":\"%s\",\"request_id\":\"%s\"}", msg, code,
-               c->rid);
+    reply_error(c, status, code, msg);
+    c->rep.note = NULL;
     c->keep_alive = 0;
     if (!c->started)
         c->started = util_mono_us();
