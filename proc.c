@@ -162,6 +162,19 @@ static void ring_write(struct proc_ring *r, const char *data, size_t n)
     r->len += n;
 }
 
+/* n bytes were read in place at the ring's write position: take them in, dropping the
+ * oldest ones they overwrote. */
+static void ring_commit(struct proc_ring *r, size_t n)
+{
+    r->total += (uint64_t)n;
+    if (r->len + n > r->cap) {
+        r->head = (r->head + r->len + n - r->cap) % r->cap;
+        r->len = r->cap;
+    } else {
+        r->len += n;
+    }
+}
+
 /* Reads what the pipe has (at most `budget` bytes). Returns 0 at EOF or error, 1 if open.
  * A short read means the pipe is empty: no read() is spent to hear EAGAIN (a third of the
  * syscalls while a child streams output). */
@@ -178,21 +191,14 @@ static int pipe_drain(int fd, struct proc_ring *r, size_t budget)
         if (direct && want > r->cap - at)
             want = r->cap - at;
         ssize_t n = read(fd, direct ? r->data + at : chunk, want);
-        if (n > 0 && direct) {
-            r->total += (uint64_t)n;
-            if (r->len + (size_t)n > r->cap) {
-                r->head = (r->head + r->len + (size_t)n - r->cap) % r->cap;
-                r->len = r->cap;
-            } else {
-                r->len += (size_t)n;
-            }
-        } else if (n > 0) {
-            ring_write(r, chunk, (size_t)n);
-        }
         if (n > 0) {
+            if (direct)
+                ring_commit(r, (size_t)n);
+            else
+                ring_write(r, chunk, (size_t)n);
             budget -= (size_t)n;
             if ((size_t)n < want)
-                return 1;
+                return 1;   /* short: the pipe is empty */
             continue;
         }
         if (n < 0 && errno == EINTR)
