@@ -16,7 +16,8 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -Os $(WARN) $(HARDEN) -ffunction-sections -fda
            -iquote . -I$(BEARINC) -DAGENT_VERSION='"$(VERSION)"' -DAGENT_BUILD='"$(GITREV)"'
 LDFLAGS := -static -s -Wl,--gc-sections -Wl,-z,relro,-z,now
 
-SRCS := agent.c loop.c server.c api.c api_proc.c proc.c init.c log.c util.c envset.c metrics.c sysinfo.c secret.c api_ops.c http.c json.c jwt.c buf.c
+# every top-level .c is part of the agent (one module each)
+SRCS := $(sort $(wildcard *.c))
 OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: host compiler with sanitizers, each linked against its module only.
@@ -32,6 +33,8 @@ unit_metrics_SRCS := metrics.c
 unit_envset_SRCS := envset.c util.c
 unit_log_SRCS := log.c util.c
 unit_sysinfo_SRCS := sysinfo.c
+# a module's own unit test adds itself in test/unit/NAME.mk (UNITS += NAME, unit_NAME_SRCS)
+-include $(wildcard test/unit/*.mk)
 
 # The agent itself for dynamic checks: ASan+UBSan (the integration suite runs against it
 # too) and a plain glibc -g build for valgrind (a static musl binary valgrinds poorly).
@@ -48,6 +51,8 @@ fuzz_http_SRCS  := http.c
 fuzz_query_SRCS := http.c
 fuzz_json_SRCS  := json.c buf.c
 fuzz_jwt_SRCS   := jwt.c json.c buf.c $(BEARLIB)
+# more targets add themselves in test/fuzz/NAME.mk (FUZZ += NAME, fuzz_NAME_SRCS)
+-include $(wildcard test/fuzz/*.mk)
 
 .PHONY: all deps run test unit bench image clean help fuzz valgrind soak
 all: $(BIN)
@@ -92,7 +97,7 @@ run: $(BIN)
 
 test: $(BIN) $(UNITS:%=$(BUILD)/unit/test_%) $(ASAN_BIN) $(DEBUG_BIN) $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
 	@scripts/deps.sh test
-	@scripts/test.sh $(BIN) $(UNITS)
+	@FUZZ_TARGETS="$(FUZZ)" scripts/test.sh $(BIN) $(UNITS)
 
 fuzz: $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
 	@scripts/deps.sh test

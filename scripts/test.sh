@@ -36,7 +36,7 @@ done
 
 # Fuzz smoke: each libFuzzer target a few seconds over its corpus (make fuzz runs long).
 if [ -x build/fuzz/fuzz_http ]; then
-    fz=$(FUZZ_TAG=smoke test/fuzz/run.sh "${FUZZ_SMOKE_S:-5}" http json jwt query 2>&1)
+    fz=$(FUZZ_TAG=smoke test/fuzz/run.sh "${FUZZ_SMOKE_S:-5}" ${FUZZ_TARGETS:-http json jwt query} 2>&1)
     printf '%s\n' "$fz"
     fp=$(printf '%s\n' "$fz" | grep -c '^fuzz_.*, ok$')
     ff=$(printf '%s\n' "$fz" | grep -c '^fuzz_')

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs libFuzzer targets over their corpus, seeded from ../shared/testdata.
-# Usage: test/fuzz/run.sh SECONDS TARGET...   (targets: http json jwt query)
+# Usage: test/fuzz/run.sh SECONDS TARGET...   (targets: FUZZ in the Makefile)
 # Seeds are copied into build/fuzz/seeds/<t> at run time; the growing corpus lives in
 # build/fuzz/corpus/<t>, crashes in build/fuzz/crashes/; nothing is written to the repo.
 # Prints one summary line per target: "fuzz_<t>: N runs in S s, cov C ft F corp K, ok".
@@ -54,7 +54,11 @@ for t in "$@"; do
     [ -x "$bin" ] || { echo "fuzz_$t: not built"; rc=1; continue; }
     rm -rf "$b/seeds/$t"
     mkdir -p "$b/seeds/$t" "$b/corpus/$t"
-    seed_$t "$b/seeds/$t"
+    # built-in seeds above, or a target's own seed files in test/fuzz/seeds/<t>/
+    if command -v "seed_$t" >/dev/null 2>&1; then seed_$t "$b/seeds/$t"; fi
+    [ -d "$top/test/fuzz/seeds/$t" ] && cp "$top/test/fuzz/seeds/$t"/* "$b/seeds/$t"/ 2>/dev/null
+    opts="-max_len=65536"
+    [ -f "$top/test/fuzz/$t.dict" ] && opts="$opts -dict=$top/test/fuzz/$t.dict"
     case $t in
         http) opts="-max_len=20000 -dict=$top/test/fuzz/http.dict" ;;
         json) opts="-max_len=16384 -dict=$top/test/fuzz/json.dict" ;;
