@@ -42,6 +42,8 @@ static void on_proc_event(const struct proc *p, enum proc_event ev, int sig)
     case PROC_EV_EVICTED:
         log_line("level=info event=process_evicted process_id=%s", p->id);
         break;
+    case PROC_EV_OUTPUT:   /* not a lifecycle step */
+        break;
     }
 }
 

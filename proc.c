@@ -45,7 +45,7 @@ static struct proc *head, *tail;
 static struct proc **live;        /* running records, dense, for the deadline scan */
 static long nlive;
 static struct proc_counts counts;
-static proc_event_fn *observer;
+static proc_event_fn *observers[PROC_OBSERVERS];
 
 static void proc_finish(struct proc *p);
 
@@ -53,8 +53,8 @@ static void proc_finish(struct proc *p);
 
 static void notify(const struct proc *p, enum proc_event ev, int sig)
 {
-    if (observer)
-        observer(p, ev, sig);
+    for (int i = 0; i < PROC_OBSERVERS && observers[i]; i++)
+        observers[i](p, ev, sig);
 }
 
 static char **strv_dup(char *const *v)
@@ -224,8 +224,12 @@ static void on_pipe(void *ctx, int fd, short revents)
     struct proc *p = ctx;
     (void)revents;
     int is_out = fd == p->out_fd;
-    if (!pipe_drain(fd, is_out ? &p->out : &p->err, LIMIT_PIPE_READ))
+    struct proc_ring *r = is_out ? &p->out : &p->err;
+    uint64_t before = r->total;
+    if (!pipe_drain(fd, r, LIMIT_PIPE_READ))
         pipe_close(is_out ? &p->out_fd : &p->err_fd);
+    if (r->total != before)
+        notify(p, PROC_EV_OUTPUT, is_out ? 1 : 2);
 }
 
 static void live_add(struct proc *p)
@@ -685,9 +689,14 @@ uint64_t proc_output(const struct proc_ring *r, uint64_t offset, const char **p1
     return offset;
 }
 
-void proc_observe(proc_event_fn *fn)
+int proc_observe(proc_event_fn *fn)
 {
-    observer = fn;
+    for (int i = 0; i < PROC_OBSERVERS; i++)
+        if (!observers[i] || observers[i] == fn) {
+            observers[i] = fn;
+            return 0;
+        }
+    return -1;
 }
 
 void proc_counts(struct proc_counts *c)

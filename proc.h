@@ -135,13 +135,18 @@ enum proc_event {
     PROC_EV_FINISHED,   /* finished: reason, exit_code, term_signal set */
     PROC_EV_KILLED,     /* a kill request signalled it (sig), or ended it while queued */
     PROC_EV_EVICTED,    /* dropped to stay within max_records / output budget */
+    PROC_EV_OUTPUT,     /* new bytes in a ring while running (sig: 1 stdout, 2 stderr);
+                         * bytes drained at exit come with FINISHED instead */
 };
 /* Called after each event; p is valid during the call only (EVICTED: freed right after).
- * sig: the signal sent for KILLED (0 when it was still queued), else 0. The observer must
- * not call back into proc.h functions that change records. */
+ * sig: the signal sent for KILLED (0 when it was still queued), the stream for OUTPUT,
+ * else 0. The observer must not call back into proc.h functions that change records.
+ * Several modules observe (the log, live streams, webhooks), each called in the order
+ * they registered. */
 typedef void proc_event_fn(const struct proc *p, enum proc_event ev, int sig);
-/* One observer; NULL removes it. */
-void proc_observe(proc_event_fn *fn);
+#define PROC_OBSERVERS 8
+/* Adds an observer (again: no-op). Returns 0, or -1 when PROC_OBSERVERS are registered. */
+int proc_observe(proc_event_fn *fn);
 
 /* "SIGTERM" for 15; NULL for unknown. proc_signal_parse accepts "SIGTERM", "TERM", "15". */
 const char *proc_signal_name(int sig);
