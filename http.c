@@ -220,6 +220,71 @@ const struct http_header *http_find_header(const struct http_request *req, const
     return NULL;
 }
 
+/* --- responses (the webhook client) ----------------------------------------------- */
+
+/* status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF (RFC 9112 4); some
+ * servers omit the SP before an empty reason, which 4 asks clients to accept. */
+static int parse_status_line(const unsigned char *p, size_t end, size_t *pos,
+                             struct http_response *rsp)
+{
+    static const char version[] = "HTTP/d.d ddd";
+    size_t i = *pos, start;
+    for (size_t k = 0; k < sizeof version - 1; k++, i++) {
+        if (i == end)
+            return HTTP_INCOMPLETE;
+        if (version[k] == 'd' ? !is_digit(p[i]) : p[i] != (unsigned char)version[k])
+            return HTTP_INVALID;
+        if (k == 7 && (p[*pos + 5] != '1' || p[*pos + 7] > '1'))
+            return HTTP_BAD_VERSION;
+    }
+    rsp->head.minor = p[*pos + 7] - '0';
+    rsp->status = (p[i - 3] - '0') * 100 + (p[i - 2] - '0') * 10 + (p[i - 1] - '0');
+    if (rsp->status < 100)
+        return HTTP_INVALID;
+    rsp->head.method = (const char *)p + i - 3;
+    rsp->head.method_len = 3;
+    if (i == end)
+        return HTTP_INCOMPLETE;
+    if (p[i] == ' ')
+        i++;
+    start = i;
+    while (i < end && (is_field_char(p[i])))
+        i++;
+    rsp->head.target = (const char *)p + start;
+    rsp->head.target_len = i - start;
+    int r = take_crlf(p, end, &i);
+    if (r == 0)
+        *pos = i;
+    return r;
+}
+
+int http_parse_response(const char *buf, size_t len, struct http_response *rsp)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t end = len < LIMIT_HEADER_BYTES ? len : LIMIT_HEADER_BYTES;
+    size_t i = 0;
+    struct http_request *h = &rsp->head;
+
+    h->num_headers = 0;
+    int r = parse_status_line(p, end, &i, rsp);
+    while (r == 0) {
+        if (i < end && p[i] == '\r') {
+            r = take_crlf(p, end, &i);
+            if (r == 0)
+                return (int)i;
+        } else if (i < end && h->num_headers == LIMIT_HEADERS) {
+            r = HTTP_HEADERS_TOO_LARGE;
+        } else {
+            r = parse_field_line(p, end, &i, &h->headers[h->num_headers]);
+            if (r == 0)
+                h->num_headers++;
+        }
+    }
+    if (r == HTTP_INCOMPLETE && len >= LIMIT_HEADER_BYTES)
+        r = HTTP_HEADERS_TOO_LARGE;
+    return r;
+}
+
 /* --- message rules ---------------------------------------------------------------- */
 
 /* Next element of a #list (RFC 9110 5.6.1) at *off, OWS trimmed, possibly empty.
@@ -440,6 +505,27 @@ int http_request_framing(const struct http_request *req, struct http_framing *f)
     f->keep_alive = !close && (req->minor == 1 || keep);
     /* RFC 9110 10.1.1: 100-continue in an HTTP/1.0 request MUST be ignored. */
     f->expect_continue = cont && req->minor == 1;
+    return 0;
+}
+
+int http_response_framing(const struct http_response *rsp, struct http_framing *f)
+{
+    int cl = 0;
+    uint64_t length = 0;
+    memset(f, 0, sizeof *f);
+    if (rsp->status < 200 || rsp->status == 204 || rsp->status == 304)
+        return 0;
+    for (size_t k = 0; k < rsp->head.num_headers; k++)
+        if (is_named(rsp->head.headers[k].name, rsp->head.headers[k].name_len,
+                     "transfer-encoding")) {
+            /* chunked last: chunked; anything else: read to the close (RFC 9112 6.3) */
+            f->body = transfer_coding(&rsp->head) == 0 ? HTTP_BODY_CHUNKED : HTTP_BODY_CLOSE;
+            return 0;
+        }
+    if (content_length(&rsp->head, &cl, &length) != 0)
+        return -1;
+    f->body = cl ? HTTP_BODY_LENGTH : HTTP_BODY_CLOSE;
+    f->length = length;
     return 0;
 }
 

@@ -55,7 +55,8 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req);
 /* Case-insensitive lookup; the first header named `name`, or NULL. */
 const struct http_header *http_find_header(const struct http_request *req, const char *name);
 
-enum http_body { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED };
+enum http_body { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED,
+                 HTTP_BODY_CLOSE /* responses only: the body ends when the server closes */ };
 
 /* What the message rules decide about a parsed request (RFC 9112 6, 9; RFC 9110 7.2, 10.1.1). */
 struct http_framing {
@@ -77,6 +78,27 @@ struct http_framing {
  * final chunked; 417 for an Expect other than 100-continue.
  * Content-Length: 0 gives HTTP_BODY_LENGTH with length 0. */
 int http_request_framing(const struct http_request *req, struct http_framing *f);
+
+/* A response's status line and header section (the client side, for webhooks). The
+ * header fields sit in a struct http_request (method and target view the status code and
+ * the reason phrase) so http_find_header applies to both. */
+struct http_response {
+    int status;                 /* 100..999 */
+    struct http_request head;
+};
+
+/* Parses "HTTP/1.x SP 3DIGIT SP reason CRLF" and the header section at the start of
+ * buf[0..len), with the request parser's rules for field lines and limits (stateless,
+ * restartable: call again with the grown buffer). Returns the byte length through the
+ * blank line, or an http_code (HTTP_BAD_VERSION for HTTP/2 and friends). An interim 1xx
+ * response is returned like any other: the caller skips it and parses what follows. */
+int http_parse_response(const char *buf, size_t len, struct http_response *rsp);
+
+/* How the body of a response to a request other than HEAD is framed (RFC 9112 6.3): none
+ * for 1xx, 204 and 304; chunked when chunked is the final transfer coding; to the close
+ * for any other coding or when no length is given; else Content-Length. Returns 0, or -1
+ * for a malformed or repeated Content-Length (the response cannot be framed). */
+int http_response_framing(const struct http_response *rsp, struct http_framing *f);
 
 /* Chunked body decoder (RFC 9112 7.1), restartable over a growing buffer. Zero-init it. */
 struct http_chunked {

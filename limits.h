@@ -55,4 +55,15 @@
 #define LIMIT_CMDLINE_BYTES    4096         /* command line bytes reported per system process */
 #define LIMIT_PASSWD_BYTES     (256u << 10) /* /etc/passwd read for user names; a VM's is ~2 KiB */
 
+/* Webhooks (hook.c, resolve.c, dns.c) */
+#define LIMIT_DNS_ADDRS        8         /* addresses kept per answer: connect tries the first */
+#define LIMIT_DNS_RECORDS      64        /* answer records read; real answers have a handful */
+#define LIMIT_DNS_CNAMES       8         /* CNAME links followed; resolvers stop near 8-16 */
+#define LIMIT_DNS_POINTERS     32        /* compression jumps per name (backwards-only anyway) */
+#define LIMIT_DNS_MSG          1232      /* UDP answer read (the EDNS-safe size; we send no EDNS: 512) */
+#define LIMIT_DNS_TRY_MS       2000      /* one query to one nameserver (resolv.conf's timeout:) */
+#define LIMIT_DNS_ROUNDS       2         /* passes over the nameservers (resolv.conf's attempts:) */
+#define LIMIT_DNS_SERVERS      3         /* nameserver lines used (glibc's MAXNS) */
+#define LIMIT_HOSTS_BYTES      (64u << 10) /* /etc/hosts read; a VM's is a few lines */
+
 #endif
