@@ -599,10 +599,10 @@ static void answer_fail(const struct server_request *req, struct server_reply *r
 }
 
 /* Decodes, prepares and creates a record. Returns it, or NULL after answering. */
-static struct proc *start_run(struct agent *a, struct server_request *req,
+static struct proc *start_run(const struct api_ctx *c, struct server_request *req,
                               struct server_reply *rep, int is_code, int64_t dflt_timeout)
 {
-    if (a->stopping) {   /* it would miss the SIGTERM already sent to every group */
+    if (*c->stopping) {   /* it would miss the SIGTERM already sent to every group */
         api_error(req, rep, 503, "EXECUTION_FAILED", "the agent is shutting down");
         return NULL;
     }
@@ -620,7 +620,7 @@ static struct proc *start_run(struct agent *a, struct server_request *req,
         goto done;
     }
     if (decode_run(req->body_len ? req->body : "{}", t, &ar, is_code, dflt_timeout,
-                   a->cfg.workdir, &r, &f) < 0 ||
+                   c->workdir, &r, &f) < 0 ||
         prepare(&ar, &r, &sp, &f) < 0) {
         answer_fail(req, rep, &f);
         goto done;
@@ -668,19 +668,19 @@ static int answer_started(struct server_reply *rep, const struct proc *p)
     return 0;
 }
 
-int api_commands_background(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_commands_background(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                             const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(a, req, rep, 0, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 0, LIMIT_TIMEOUT_BG_S);
     return p ? answer_started(rep, p) : 0;
 }
 
-int api_execute_background(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_execute_background(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                            const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(a, req, rep, 1, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 1, LIMIT_TIMEOUT_BG_S);
     return p ? answer_started(rep, p) : 0;
 }
 
@@ -737,10 +737,10 @@ static void sync_done(struct proc *p, void *ctx)
     server_resume(token);
 }
 
-static int run_sync(struct agent *a, struct server_request *req, struct server_reply *rep,
+static int run_sync(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     int is_code)
 {
-    struct proc *p = start_run(a, req, rep, is_code, LIMIT_TIMEOUT_SYNC_S);
+    struct proc *p = start_run(c, req, rep, is_code, LIMIT_TIMEOUT_SYNC_S);
     if (!p)
         return 0;
     if (p->state == PROC_FINISHED) {   /* cannot happen before the loop runs, but decide it */
@@ -752,18 +752,18 @@ static int run_sync(struct agent *a, struct server_request *req, struct server_r
     return SERVER_PARKED;
 }
 
-int api_commands_run(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_commands_run(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                      const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    return run_sync(a, req, rep, 0);
+    return run_sync(c, req, rep, 0);
 }
 
-int api_execute_run(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_execute_run(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    return run_sync(a, req, rep, 1);
+    return run_sync(c, req, rep, 1);
 }
 
 static int list_match(const struct proc *p, const char *status, const char *name)
@@ -772,10 +772,10 @@ static int list_match(const struct proc *p, const char *status, const char *name
            (!name || (p->name && !strcmp(name, p->name)));
 }
 
-int api_processes_list(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_processes_list(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                        const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     char status[16], name[256], output[8];
     int has_status = http_query_get(req->query, req->query_len, "status", status, sizeof status);
     int has_name = http_query_get(req->query, req->query_len, "name", name, sizeof name);
@@ -827,20 +827,20 @@ static struct proc *find_or_404(struct server_request *req, struct server_reply 
     return p;
 }
 
-int api_process_get(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_process_get(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     struct proc *p = find_or_404(req, rep, param, param_len);
     if (p)
         put_record_cached(&rep->body, p, 1);
     return 0;
 }
 
-int api_process_output(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_process_output(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                        const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     struct proc *p = find_or_404(req, rep, param, param_len);
     if (!p)
         return 0;
@@ -868,10 +868,10 @@ int api_process_output(struct agent *a, struct server_request *req, struct serve
     return 0;
 }
 
-int api_process_forget(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_process_forget(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                        const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     struct proc *p = find_or_404(req, rep, param, param_len);
     if (!p)
         return 0;
@@ -932,10 +932,10 @@ static int kill_common(struct server_request *req, struct server_reply *rep, con
     return 0;
 }
 
-int api_kill_body(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_kill_body(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                   const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     struct json_token *t = api_parse_body(req, rep);
     if (!t)
         return 0;
@@ -952,10 +952,10 @@ int api_kill_body(struct agent *a, struct server_request *req, struct server_rep
     return 0;
 }
 
-int api_kill_path(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_kill_path(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                   const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     struct json_token *t = api_parse_body(req, rep);
     if (!t)
         return 0;
