@@ -95,6 +95,25 @@ struct json_token *api_parse_body(const struct server_request *req, struct serve
     return toks;
 }
 
+int api_decode_body(const struct server_request *req, struct server_reply *rep,
+                    const struct decode_table *t, struct decode_arena *ar, void *out,
+                    uint64_t *seen)
+{
+    struct decode_error e;
+    if (decode_body(t, req->body, req->body_len, LIMIT_JSON_TOKENS, LIMIT_JSON_DEPTH, ar, out,
+                    seen, &e) < 0) {
+        api_decode_error(req, rep, &e);
+        return -1;
+    }
+    return 0;
+}
+
+void api_decode_error(const struct server_request *req, struct server_reply *rep,
+                      const struct decode_error *e)
+{
+    api_error(req, rep, e->status, e->code, e->msg);
+}
+
 /* Matches path against pattern; a "{name}" segment is returned in param. */
 static int route_match(const char *pattern, const char *path, size_t len, const char **param,
                        size_t *param_len)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decode.h"
 #include "json.h"
 #include "secret.h"
 #include "server.h"
@@ -42,6 +43,19 @@ int api_handle(void *ctx, struct server_request *req, struct server_reply *rep);
 /* {"error": msg, "message": msg, "code": code, "request_id": ...} with status. */
 void api_error(const struct server_request *req, struct server_reply *rep, int status,
                const char *code, const char *msg);
+
+/* Decodes req's body (a JSON object; empty counts as {}) by table t into out (decode.h),
+ * strings in ar, which the caller opened (decode_arena_open; 3 * req->body_len + 64 KiB is
+ * always enough for the decode and leaves room) and closes. *seen may be NULL. Returns 0, or
+ * -1 after answering the error (400 INVALID_JSON with the byte offset, 400 INVALID_REQUEST /
+ * MISSING_PARAMETER naming the field, 413, 500). */
+int api_decode_body(const struct server_request *req, struct server_reply *rep,
+                    const struct decode_table *t, struct decode_arena *ar, void *out,
+                    uint64_t *seen);
+
+/* Answers a decode_error. */
+void api_decode_error(const struct server_request *req, struct server_reply *rep,
+                      const struct decode_error *e);
 
 /* Parses req's body, which must be a JSON object (an empty body counts as {}).
  * Returns malloc'd tokens (the caller frees them), or NULL after answering 400
