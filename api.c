@@ -58,6 +58,8 @@ void api_error(const struct server_request *req, struct server_reply *rep, int s
     buf_putc(b, '{');
     json_put_key(b, "error");
     json_put_cstr(b, msg);
+    json_put_key(b, "message");   /* what the SDKs show their users (API.md, Conventions) */
+    json_put_cstr(b, msg);
     json_put_key(b, "code");
     json_put_cstr(b, code);
     json_put_key(b, "request_id");
@@ -144,6 +146,24 @@ static int method_is(const struct server_request *req, const char *m)
     return strlen(m) == req->method_len && memcmp(req->method, m, req->method_len) == 0;
 }
 
+/* What a client is told about a refused token. Claims are read only after the signature
+ * matched, so naming the claim tells nothing to a forger; which part of the header or the
+ * signature failed is never said. Only TOKEN_EXPIRED says "expired" (the SDKs map that
+ * word to TokenExpiredError). */
+static const char *auth_message(enum jwt_result r)
+{
+    switch (r) {
+    case JWT_NO_EXP: return "token has no numeric exp claim: an expiry is required";
+    case JWT_NOT_YET_VALID: return "token is not valid yet: its nbf is in the future";
+    case JWT_ISSUED_IN_FUTURE: return "token is not valid yet: its iat is in the future";
+    case JWT_BAD_CLAIM: return "token nbf and iat claims must be numbers";
+    case JWT_BAD_AUDIENCE: return "token aud claim does not match this agent";
+    case JWT_BAD_SUBJECT: return "token sub claim does not match this agent";
+    case JWT_TOO_LONG: return "bearer token too long";
+    default: return "invalid bearer token";
+    }
+}
+
 /* Bearer token check; on failure answers 401 and returns -1. */
 static int authorize(const struct api_ctx *c, struct server_request *req, struct server_reply *rep)
 {
@@ -178,8 +198,7 @@ static int authorize(const struct api_ctx *c, struct server_request *req, struct
     if (r == JWT_EXPIRED)
         api_error(req, rep, 401, "TOKEN_EXPIRED", "token expired");
     else
-        api_error(req, rep, 401, "UNAUTHORIZED",
-                  h ? "invalid bearer token" : "missing bearer token");
+        api_error(req, rep, 401, "UNAUTHORIZED", h ? auth_message(r) : "missing bearer token");
     return -1;
 }
 

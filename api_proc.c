@@ -234,9 +234,12 @@ static int decode_cwd(const char *s, const struct json_token *t, struct arena *a
         sprintf(abs, "%s/%s", workdir, dir);
         dir = abs;
     }
-    struct stat st;
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        return fail(f, 400, "DIRECTORY_NOT_FOUND", "working directory not found: %s", dir);
+    struct stat st;   /* "not found" is kept for FILE_NOT_FOUND (the SDKs' FileNotFoundError) */
+    if (stat(dir, &st) < 0)
+        return fail(f, 400, "DIRECTORY_NOT_FOUND", "no such working directory: %s", dir);
+    if (!S_ISDIR(st.st_mode))
+        return fail(f, 400, "DIRECTORY_NOT_FOUND", "working directory is not a directory: %s",
+                    dir);
     r->cwd = dir;
     return 0;
 }
@@ -818,12 +821,22 @@ int api_processes_list(const struct api_ctx *c, struct server_request *req, stru
     return 0;
 }
 
+/* PROCESS_NOT_FOUND says "no such process": on a 404 the SDKs turn "not found" into
+ * FileNotFoundError. */
+static void answer_no_process(struct server_request *req, struct server_reply *rep,
+                              const char *id, size_t len)
+{
+    char msg[120];
+    snprintf(msg, sizeof msg, "no such process: %.*s", (int)(len < 64 ? len : 64), id);
+    api_error(req, rep, 404, "PROCESS_NOT_FOUND", msg);
+}
+
 static struct proc *find_or_404(struct server_request *req, struct server_reply *rep,
                                 const char *id, size_t len)
 {
     struct proc *p = proc_find(id, len);
     if (!p)
-        api_error(req, rep, 404, "PROCESS_NOT_FOUND", "no such process");
+        answer_no_process(req, rep, id, len);
     return p;
 }
 
@@ -912,7 +925,9 @@ static int kill_common(struct server_request *req, struct server_reply *rep, con
     if (!p)
         return 0;
     if (proc_kill(p, sig) < 0) {
-        api_error(req, rep, 404, "PROCESS_NOT_FOUND", "process already finished");
+        char msg[80];
+        snprintf(msg, sizeof msg, "process already finished: %s", p->id);
+        api_error(req, rep, 404, "PROCESS_NOT_FOUND", msg);
         /* say how it ended: the body is the error object plus "status" */
         rep->body.len--;
         buf_printf(&rep->body, ",\"process_id\":\"%s\",\"status\":\"%s\"}", p->id, status_name(p));
@@ -945,7 +960,7 @@ int api_kill_body(const struct api_ctx *c, struct server_request *req, struct se
     if (i < 0 || t[i].type == JSON_NULL)
         api_error(req, rep, 400, "MISSING_PARAMETER", "'process_id' is required");
     else if (t[i].type != JSON_STRING || t[i].len >= sizeof id)
-        api_error(req, rep, 404, "PROCESS_NOT_FOUND", "no such process");
+        answer_no_process(req, rep, "(not an id)", 11);
     else
         kill_common(req, rep, s, t, id, json_str_decode(s, &t[i], id));
     free(t);
