@@ -65,5 +65,24 @@
 #define LIMIT_DNS_ROUNDS       2         /* passes over the nameservers (resolv.conf's attempts:) */
 #define LIMIT_DNS_SERVERS      3         /* nameserver lines used (glibc's MAXNS) */
 #define LIMIT_HOSTS_BYTES      (64u << 10) /* /etc/hosts read; a VM's is a few lines */
+#define LIMIT_CA_FILE_BYTES    (4u << 20)  /* CA bundle; Debian's is ~220 KiB */
+#define LIMIT_TLS_CERT         16384     /* end-entity certificate kept for an IP-address match */
+#define LIMIT_TLS_OUT          4096      /* TLS output record size: our requests are small */
+#define LIMIT_TIMEOUT_ASYNC_S  3600      /* default timeout of POST /execute/async (API.md) */
+#define LIMIT_HOOK_ACTIVE      16        /* deliveries at once (API.md); the rest wait in order */
+#define LIMIT_HOOK_ATTEMPTS    8         /* then the delivery fails for good */
+#define LIMIT_HOOK_BACKOFF_MS  1000      /* first retry delay, doubled per attempt up to 64x */
+#define LIMIT_HOOK_BACKOFF_MAX 64        /* ... capped at this many first delays */
+#define LIMIT_HOOK_CONNECT_MS  10000     /* name lookup + TCP connect (API.md) */
+#define LIMIT_HOOK_TOTAL_MS    30000     /* a whole attempt: connect, TLS, request, answer */
+#define LIMIT_HOOK_URL         2048      /* callback_url bytes; browsers' practical limit */
+#define LIMIT_HOOK_HEADERS     32        /* callback_headers entries */
+#define LIMIT_HOOK_HEADER_BYTES 8192     /* callback_headers names + values */
+#define LIMIT_HOOK_SECRET      4096      /* callback_signature_secret bytes, as LIMIT_SECRET_BYTES */
+#define LIMIT_HOOK_HEAD        8192      /* response status line + headers read; we need the status */
+#define LIMIT_HOOK_DRAIN       (64u << 10) /* response body read and dropped, then we close anyway */
+#define LIMIT_HOOK_PAYLOAD     (16u << 20) /* rendered payload: 2 x 1 MiB output, escaped */
+#define LIMIT_HOOK_PENDING     4096      /* unsettled deliveries: each pins its record past
+                                          * --max-records; more are refused with 503 */
 
 #endif
