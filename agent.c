@@ -17,11 +17,14 @@
 
 #include "api.h"
 #include "api_ops.h"
+#include "api_proc.h"
+#include "hook.h"
 #include "init.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
 #include "proc.h"
+#include "resolve.h"
 #include "secret.h"
 #include "server.h"
 #include "util.h"
@@ -56,6 +59,11 @@ static const struct flag flags[] = {
     { "grace", FLAG_LONG, CFG(grace_s), "seconds between SIGTERM and SIGKILL (default 5)" },
     { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mount /proc /sys /dev /tmp /run, lo up" },
     { "hostname", FLAG_STR, CFG(hostname), "set the hostname at start" },
+    /* webhooks (issue 16) */
+    { "ca-file", FLAG_STR, CFG(ca_file), "CA bundle for https callbacks (default /etc/ssl/certs/ca-certificates.crt)" },
+    { "hook-backoff-ms", FLAG_LONG, CFG(hook_backoff_ms), "first webhook retry delay, doubled per attempt (default 1000; tests)" },
+    { "resolv-conf", FLAG_STR, CFG(resolv_conf), "nameservers for callback hosts (default /etc/resolv.conf)" },
+    { "hosts-file", FLAG_STR, CFG(hosts_file), "host names for callbacks before DNS (default /etc/hosts)" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -363,6 +371,7 @@ static void stop_advance(struct agent *a)
         a->stop_deadline_us = now + a->cfg.grace_s * 1000000;
         server_shutdown();
         proc_shutdown();
+        hook_shutdown();
         int n = init_signal_all(SIGTERM, in_record_group, NULL);
         log_line("level=info event=shutdown phase=term grace_s=%ld others=%d", a->cfg.grace_s, n);
     } else if (a->stopping == 1) {
@@ -419,7 +428,8 @@ static void run_loop(struct agent *a)
         if (a->stopping) {
             struct proc_counts pc;
             proc_counts(&pc);
-            if (server_connections() == 0 && pc.running == 0 && !init_has_children())
+            if (server_connections() == 0 && pc.running == 0 && !init_has_children() &&
+                !hook_busy())   /* webhooks: due deliveries go out within the grace period */
                 break;
             if (now >= a->stop_deadline_us) {
                 if (a->stopping == 2)
@@ -428,6 +438,9 @@ static void run_loop(struct agent *a)
             }
         }
         int64_t next = server_tick(now), pnext = proc_tick(now);
+        if (pnext >= 0 && (next < 0 || pnext < next))
+            next = pnext;
+        pnext = hook_tick(now);
         if (pnext >= 0 && (next < 0 || pnext < next))
             next = pnext;
         if (a->stopping && (next < 0 || a->stop_deadline_us < next))
@@ -531,6 +544,27 @@ static void api_ctx_fill(struct agent *a)
     c->stopping = &a->stopping;
 }
 
+/* Webhooks: the HopX headers, the payload from the HopX front-end, trust anchors. A
+ * missing CA bundle is not fatal: https callbacks are then refused with 400. */
+static int hooks_init(struct agent *a)
+{
+    static const char agent_name[] = "sandbox-agent/" AGENT_VERSION;
+    struct hook_config hc = { a->cfg.ca_file, a->cfg.hook_backoff_ms, agent_name,
+                              "X-HopX-Timestamp", "X-HopX-Signature", api_hook_payload };
+    char why[300] = "";
+    resolve_init(a->cfg.hosts_file, a->cfg.resolv_conf);
+    int n = hook_init(&hc, why, sizeof why);
+    if (n == 0 && a->cfg.ca_file) {   /* asked for explicitly: a mistake worth stopping for */
+        fprintf(stderr, "sandbox-agent: --ca-file: %s\n", why);
+        return -1;
+    }
+    if (n == 0)
+        log_line("level=warn event=webhooks https=off reason=\"%s\"", why);
+    else
+        log_line("level=info event=webhooks https=on trust_anchors=%d", n);
+    return 0;
+}
+
 /* ---- main: a checklist ---- */
 
 int main(int argc, char **argv)
@@ -589,6 +623,8 @@ int main(int argc, char **argv)
     proc_init(&pl);
     api_ops_init();
     log_init();
+    if (hooks_init(&a) < 0)
+        return 2;
     api_ctx_fill(&a);
     if (server_start(lfd, api_handle, &a.api) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));

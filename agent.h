@@ -22,6 +22,10 @@ struct config {
     long output_limit;         /* bytes kept per stream */
     long output_budget;        /* bytes kept over all records */
     long grace_s;
+    const char *ca_file;       /* webhooks: PEM trust anchors for https callbacks */
+    long hook_backoff_ms;      /* webhooks: first retry delay (tests shorten it) */
+    const char *resolv_conf;   /* webhooks: nameservers (default /etc/resolv.conf) */
+    const char *hosts_file;    /* webhooks: names before DNS (default /etc/hosts) */
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
 };

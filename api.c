@@ -43,6 +43,8 @@ static const struct route routes[] = {
     { "GET", "/metrics/snapshot", api_metrics_snapshot, 0 },
     { "GET", "/metrics", api_metrics_prometheus, 0 },
     { "GET", "/processes", api_system_processes, 0 },
+    /* webhooks (issue 16): async execution with a signed callback */
+    { "POST", "/execute/async", api_execute_async, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -265,7 +267,7 @@ static int h_health(const struct api_ctx *c, struct server_request *req, struct 
     json_put_key(b, "auth");
     json_put_cstr(b, c->no_auth ? "none" : "jwt-hs256");
     static const char *const features[] = { "commands", "code", "background", "sync", "kill",
-                                            "output" };
+                                            "output", "webhooks" };
     for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
         json_put_key(b, features[i]);
         json_put_bool(b, 1);

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "decode.h"
 #include "envset.h"
+#include "hook.h"
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
@@ -508,6 +510,32 @@ static const char *reason_name(enum proc_reason r)
     return names[r];
 }
 
+/* "callback": {url, state, attempts, last_status, last_error, delivered_at}, when set. */
+static void put_callback(struct buf *b, const struct proc *p)
+{
+    static const char *const phases[] = { "pending", "delivered", "failed" };
+    const struct hook_state *hs = hook_state(p);
+    if (!hs)
+        return;
+    json_put_key(b, "callback");
+    buf_putc(b, '{');
+    json_put_key(b, "url");
+    json_put_cstr(b, hs->url);
+    json_put_key(b, "state");
+    json_put_cstr(b, phases[hs->phase]);
+    json_put_key(b, "attempts");
+    json_put_int(b, hs->attempts);
+    json_put_key(b, "last_status");
+    if (hs->last_status)
+        json_put_int(b, hs->last_status);
+    else
+        json_put_null(b);
+    json_put_key(b, "last_error");
+    json_put_cstr(b, hs->last_error);
+    put_time(b, "delivered_at", hs->delivered_ms);
+    buf_putc(b, '}');
+}
+
 static void put_record(struct buf *b, const struct proc *p, int with_output)
 {
     int done = p->state == PROC_FINISHED;
@@ -565,6 +593,7 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     json_put_bool(b, p->err.total > p->err.len);
     json_put_key(b, "timeout");
     json_put_int(b, p->timeout_s);
+    put_callback(b, p);
     buf_putc(b, '}');
 }
 
@@ -573,7 +602,9 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
  * are not tried; one that fails to fit anyway is tried again next time (bounded work). */
 static void put_record_cached(struct buf *b, struct proc *p, int with_output)
 {
-    if (p->state == PROC_FINISHED && !p->cache &&
+    /* a pending webhook still changes the record's callback state: not cached until settled */
+    const struct hook_state *hs = hook_state(p);
+    if (p->state == PROC_FINISHED && !p->cache && (!hs || hs->phase != HOOK_PENDING) &&
         p->out.len + p->err.len < LIMIT_RECORD_CACHE / 2) {
         struct buf c;
         buf_init(&c, LIMIT_RECORD_CACHE);
@@ -602,8 +633,63 @@ static void answer_fail(const struct server_request *req, struct server_reply *r
 }
 
 /* Decodes, prepares and creates a record. Returns it, or NULL after answering. */
+/* ---- webhooks (issue 16): callback_url, callback_headers, callback_signature_secret ---- */
+
+struct callback {
+    const char *url;
+    struct decode_map headers;
+    struct decode_bytes secret;
+};
+#define CB(x) offsetof(struct callback, x)
+static const struct decode_field callback_fields[] = {
+    { "callback_url", { "callbackUrl" }, .type = DECODE_STRING, .off = CB(url),
+      .flags = DECODE_EMPTY_IS_ABSENT },
+    { "callback_headers", { "callbackHeaders" }, .type = DECODE_MAP, .off = CB(headers),
+      .max = LIMIT_HOOK_HEADERS, .max_bytes = LIMIT_HOOK_HEADER_BYTES },
+    { "callback_signature_secret", { "callbackSignatureSecret", "callback_secret" },
+      .type = DECODE_BYTES, .off = CB(secret) },
+};
+static const struct decode_table callback_table = DECODE_TABLE(callback_fields);
+
+/* The callback fields of a start request, checked and copied (hook_new) before anything
+ * starts. Returns 0 with *out (NULL: no callback), or -1 after answering. */
+static int decode_callback(struct server_request *req, struct server_reply *rep, const char *s,
+                           const struct json_token *t, int required, struct hook **out)
+{
+    struct decode_arena ar;
+    struct decode_error e;
+    struct callback cb;
+    *out = NULL;
+    if (decode_arena_open(&ar, 2 * req->body_len + 4096) < 0) {
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+        return -1;
+    }
+    int rc = decode_object(&callback_table, s, t, 0, &ar, &cb, NULL, &e);
+    if (rc < 0) {
+        api_decode_error(req, rep, &e);
+    } else if (!cb.url && (required || cb.headers.n || cb.secret.p)) {
+        api_error(req, rep, 400, "MISSING_PARAMETER", "'callback_url' is required");
+        rc = -1;
+    } else if (cb.url) {
+        struct hook_request hr = { cb.url, cb.headers.keys, cb.headers.vals, cb.headers.n,
+                                   cb.secret.p, cb.secret.len };
+        char why[200];
+        int status;
+        *out = hook_new(&hr, &status, why, sizeof why);
+        if (!*out) {
+            api_error(req, rep, status, status == 400 ? "INVALID_REQUEST"
+                                       : status == 503 ? "EXECUTION_FAILED" : "INTERNAL_ERROR",
+                      why);
+            rc = -1;
+        }
+    }
+    decode_arena_close(&ar);
+    return rc;
+}
+
 static struct proc *start_run(const struct api_ctx *c, struct server_request *req,
-                              struct server_reply *rep, int is_code, int64_t dflt_timeout)
+                              struct server_reply *rep, int is_code, int64_t dflt_timeout,
+                              int callback)
 {
     if (*c->stopping) {   /* it would miss the SIGTERM already sent to every group */
         api_error(req, rep, 503, "EXECUTION_FAILED", "the agent is shutting down");
@@ -617,14 +703,21 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
     struct proc *p = NULL;
     struct run r;
     struct proc_spec sp;
+    struct hook *hook = NULL;
     ar.base = ar.cap <= ARENA_STATIC ? arena_static : malloc(ar.cap);
     if (!ar.base) {
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         goto done;
     }
-    if (decode_run(req->body_len ? req->body : "{}", t, &ar, is_code, dflt_timeout,
-                   c->workdir, &r, &f) < 0 ||
-        prepare(&ar, &r, &sp, &f) < 0) {
+    const char *body = req->body_len ? req->body : "{}";
+    if (decode_run(body, t, &ar, is_code, dflt_timeout, c->workdir, &r, &f) < 0) {
+        answer_fail(req, rep, &f);
+        goto done;
+    }
+    /* the callback is checked before the code file is written or anything starts */
+    if (callback && decode_callback(req, rep, body, t, callback == 2, &hook) < 0)
+        goto done;
+    if (prepare(&ar, &r, &sp, &f) < 0) {
         answer_fail(req, rep, &f);
         goto done;
     }
@@ -640,8 +733,12 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
             snprintf(f.msg, sizeof f.msg, "cannot execute '%s': %s", sp.path, strerror(err));
             api_error(req, rep, 400, "EXECUTION_FAILED", f.msg);
         }
+    } else if (hook) {
+        hook_attach(hook, p);
+        hook = NULL;
     }
 done:
+    hook_discard(hook);   /* NULL once attached */
     if (ar.base != arena_static)
         free(ar.base);
     free(t);
@@ -667,6 +764,11 @@ static int answer_started(struct server_reply *rep, const struct proc *p)
     else
         json_put_null(b);
     put_time(b, "created_at", p->created_ms);
+    const struct hook_state *hs = hook_state(p);
+    if (hs) {
+        json_put_key(b, "callback_url");
+        json_put_cstr(b, hs->url);
+    }
     buf_putc(b, '}');
     return 0;
 }
@@ -675,7 +777,7 @@ int api_commands_background(const struct api_ctx *c, struct server_request *req,
                             const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(c, req, rep, 0, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 0, LIMIT_TIMEOUT_BG_S, 1);
     return p ? answer_started(rep, p) : 0;
 }
 
@@ -683,8 +785,48 @@ int api_execute_background(const struct api_ctx *c, struct server_request *req, 
                            const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(c, req, rep, 1, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 1, LIMIT_TIMEOUT_BG_S, 1);
     return p ? answer_started(rep, p) : 0;
+}
+
+int api_execute_async(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                      const char *param, size_t param_len)
+{
+    (void)param, (void)param_len;
+    struct proc *p = start_run(c, req, rep, 1, LIMIT_TIMEOUT_ASYNC_S, 2);
+    return p ? answer_started(rep, p) : 0;
+}
+
+/* The webhook payload (API.md): what a client needs to act on the end of the run. */
+int api_hook_payload(const struct proc *p, struct buf *b)
+{
+    buf_putc(b, '{');
+    json_put_key(b, "execution_id");
+    json_put_cstr(b, p->exec_id);
+    json_put_key(b, "process_id");
+    json_put_cstr(b, p->id);
+    json_put_key(b, "status");
+    json_put_cstr(b, status_name(p));
+    json_put_key(b, "success");
+    json_put_bool(b, p->reason == PROC_R_EXIT && p->exit_code == 0);
+    json_put_key(b, "exit_code");
+    json_put_int(b, p->exit_code);
+    json_put_key(b, "reason");
+    json_put_cstr(b, reason_name(p->reason));
+    json_put_key(b, "stdout");
+    put_ring(b, &p->out);
+    json_put_key(b, "stderr");
+    put_ring(b, &p->err);
+    json_put_key(b, "stdout_truncated");
+    json_put_bool(b, p->out.total > p->out.len);
+    json_put_key(b, "stderr_truncated");
+    json_put_bool(b, p->err.total > p->err.len);
+    json_put_key(b, "execution_time");
+    json_put_num(b, proc_runtime(p), 3);
+    put_time(b, "started_at", p->started_ms);
+    put_time(b, "completed_at", p->finished_ms);
+    buf_putc(b, '}');
+    return b->failed ? -1 : 0;
 }
 
 /* A synchronous run finished: answer its parked request, if the client is still there. */
@@ -743,7 +885,7 @@ static void sync_done(struct proc *p, void *ctx)
 static int run_sync(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     int is_code)
 {
-    struct proc *p = start_run(c, req, rep, is_code, LIMIT_TIMEOUT_SYNC_S);
+    struct proc *p = start_run(c, req, rep, is_code, LIMIT_TIMEOUT_SYNC_S, 0);
     if (!p)
         return 0;
     if (p->state == PROC_FINISHED) {   /* cannot happen before the loop runs, but decide it */
@@ -891,7 +1033,9 @@ int api_process_forget(const struct api_ctx *c, struct server_request *req, stru
     char id[22];
     memcpy(id, p->id, sizeof id);
     if (proc_forget(p) < 0) {
-        api_error(req, rep, 409, "INVALID_REQUEST", "process is still running; kill it first");
+        api_error(req, rep, 409, "INVALID_REQUEST", p->pins
+                  ? "the process's webhook is still being delivered; try again after it settles"
+                  : "process is still running; kill it first");
         return 0;
     }
     buf_printf(&rep->body, "{\"process_id\":\"%s\",\"deleted\":true}", id);

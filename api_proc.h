@@ -19,4 +19,11 @@ api_route_fn api_process_forget;
 api_route_fn api_kill_body;
 api_route_fn api_kill_path;
 
+/* Webhooks (issue 16): POST /execute/async, and the payload hook.c POSTs for a record. */
+int api_execute_async(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                      const char *param, size_t param_len);
+struct buf;
+struct proc;
+int api_hook_payload(const struct proc *p, struct buf *b);
+
 #endif

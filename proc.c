@@ -375,7 +375,7 @@ static void evict(void)
     while (p && (counts.records > lim.max_records ||
                  counts.output_bytes + counts.cache_bytes > lim.output_budget)) {
         struct proc *next = p->next;
-        if (p->state == PROC_FINISHED) {
+        if (p->state == PROC_FINISHED && !p->pins) {   /* pinned: a webhook reads it */
             if (p->reason == PROC_R_EXIT && p->exit_code == 0)
                 counts.completed--;
             else
@@ -545,12 +545,13 @@ int proc_kill(struct proc *p, int sig)
 
 int proc_forget(struct proc *p)
 {
-    if (p->state != PROC_FINISHED)
+    if (p->state != PROC_FINISHED || p->pins)
         return -1;
     if (p->reason == PROC_R_EXIT && p->exit_code == 0)
         counts.completed--;
     else
         counts.failed--;
+    notify(p, PROC_EV_EVICTED, 0);   /* whoever holds the record lets go of it */
     record_free(p);
     return 0;
 }

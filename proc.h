@@ -49,6 +49,10 @@ struct proc {
      * record, counted against the output budget; NULL until set. */
     char *cache;
     size_t cache_len, cache_split;
+    /* webhook (hook.c owns it; NULL: none). While pins > 0 the record is neither evicted
+     * nor forgotten: a delivery still has to read it. */
+    struct hook *hook;
+    unsigned pins;
     /* synchronous waiter, called once when the process finishes */
     proc_finish_fn *on_finish;
     void *finish_ctx;
@@ -99,7 +103,8 @@ struct proc *proc_find(const char *id, size_t len);
 /* Signals the process group (sig, then SIGKILL after the grace period) and marks the
  * record killed; a queued record ends at once. Returns 0, or -1 when already finished. */
 int proc_kill(struct proc *p, int sig);
-/* Drops a finished record. Returns 0, or -1 when it is still queued or running. */
+/* Drops a finished record (observers see PROC_EV_EVICTED). Returns 0, or -1 when it is
+ * still queued or running, or pinned (p->pins). */
 int proc_forget(struct proc *p);
 
 /* SIGCHLD: reaps every child that exited (ours and adopted orphans). */
@@ -134,7 +139,8 @@ enum proc_event {
     PROC_EV_STARTED,    /* spawned: running, pid set */
     PROC_EV_FINISHED,   /* finished: reason, exit_code, term_signal set */
     PROC_EV_KILLED,     /* a kill request signalled it (sig), or ended it while queued */
-    PROC_EV_EVICTED,    /* dropped to stay within max_records / output budget */
+    PROC_EV_EVICTED,    /* dropped to stay within max_records / output budget, or
+                         * forgotten (proc_forget) */
     PROC_EV_OUTPUT,     /* new bytes in a ring while running (sig: 1 stdout, 2 stderr);
                          * bytes drained at exit come with FINISHED instead */
 };
