@@ -24,6 +24,7 @@ struct config {
     long grace_s;
     const char *ca_file;       /* webhooks: PEM trust anchors for https callbacks */
     long hook_backoff_ms;      /* webhooks: first retry delay (tests shorten it) */
+    long hook_timeout_ms;      /* webhooks: one attempt's deadline (tests shorten it) */
     const char *resolv_conf;   /* webhooks: nameservers (default /etc/resolv.conf) */
     const char *hosts_file;    /* webhooks: names before DNS (default /etc/hosts) */
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */

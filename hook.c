@@ -74,6 +74,7 @@ static long nlisted;
 static struct conn *active[LIMIT_HOOK_ACTIVE];
 static int nactive;
 static int stopping;
+static char https_off[200];     /* why https callbacks are refused, from hook_init */
 
 static void attempt_end(struct conn *c, int status, const char *why);
 
@@ -578,8 +579,10 @@ static void attempt_start(struct hook *h)
     h->step = S_ACTIVE;
     active[nactive++] = c;
     int64_t now = util_mono_us();
+    c->deadline = now + cfg.timeout_ms * 1000;
     c->connect_deadline = now + (int64_t)LIMIT_HOOK_CONNECT_MS * 1000;
-    c->deadline = now + (int64_t)LIMIT_HOOK_TOTAL_MS * 1000;
+    if (c->connect_deadline > c->deadline)
+        c->connect_deadline = c->deadline;
     if (build_request(c) < 0) {
         attempt_end(c, -1, "payload too large to send");
         return;
@@ -681,8 +684,13 @@ int hook_init(const struct hook_config *c, char *why, size_t cap)
     cfg = *c;
     if (!cfg.backoff_ms)
         cfg.backoff_ms = LIMIT_HOOK_BACKOFF_MS;
+    if (!cfg.timeout_ms)
+        cfg.timeout_ms = LIMIT_HOOK_TOTAL_MS;
     proc_observe(on_proc_event);
-    return tls_init(cfg.ca_file ? cfg.ca_file : DEFAULT_CA_FILE, why, cap);
+    int n = tls_init(cfg.ca_file ? cfg.ca_file : DEFAULT_CA_FILE, why, cap);
+    if (n == 0)
+        snprintf(https_off, sizeof https_off, "%s", why);
+    return n;
 }
 
 struct hook *hook_new(const struct hook_request *r, int *status, char *why, size_t cap)
@@ -697,8 +705,7 @@ struct hook *hook_new(const struct hook_request *r, int *status, char *why, size
     if (rc == -1 && strlen(r->url) > LIMIT_HOOK_URL)
         snprintf(why, cap, "callback_url is longer than %d bytes", LIMIT_HOOK_URL);
     if (rc == 0 && h->tls && !tls_anchors()) {
-        snprintf(why, cap, "https callbacks are unavailable: no usable CA bundle "
-                           "(--ca-file, default " DEFAULT_CA_FILE ")");
+        snprintf(why, cap, "https callbacks are unavailable: %s (set --ca-file)", https_off);
         rc = -1;
     }
     if (rc == 0)

@@ -21,6 +21,8 @@ typedef int hook_render_fn(const struct proc *p, struct buf *out);
 struct hook_config {
     const char *ca_file;          /* PEM bundle for https (NULL: the system's) */
     int64_t backoff_ms;           /* first retry delay; doubles up to 64x (0: 1000) */
+    int64_t timeout_ms;           /* a whole attempt (0: LIMIT_HOOK_TOTAL_MS); connecting
+                                   * gets LIMIT_HOOK_CONNECT_MS of it at most */
     const char *user_agent;       /* "sandbox-agent/0.1.0" */
     const char *ts_header;        /* header carrying the unix time, "X-HopX-Timestamp" */
     const char *sig_header;       /* "X-HopX-Signature": sha256=<hex HMAC(ts . body)> */

@@ -101,7 +101,12 @@ class Receiver:
 
     def close(self):
         self.closing = True
+        try:   # wakes the accept() of the serving thread: a closed fd alone does not, and
+            self.sock.shutdown(socket.SHUT_RDWR)   # the old socket would keep its port
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(5)
         for c in self.held:
             try:
                 c.close()
@@ -121,6 +126,7 @@ class CA:
 
     def __init__(self, d):
         self.d = str(d)
+        os.makedirs(self.d, exist_ok=True)
         self.pem = os.path.join(self.d, "ca.pem")
         self.key = os.path.join(self.d, "ca.key")
         self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
