@@ -450,8 +450,16 @@ static int conn_next_request(struct conn *c)
         c->deadline = c->started + (int64_t)LIMIT_HEADER_MS * 1000;
     }
     int r = http_parse_request(c->in, c->in_len, &c->req);
-    if (r == HTTP_INCOMPLETE && c->in_len < sizeof c->in)
-        return 0;
+    if (r == HTTP_INCOMPLETE && c->in_len < sizeof c->in) {
+        /* a field line that already dooms the request (a second Content-Length, say) is
+         * answered now: the client may never send the blank line that ends the block */
+        int early = http_request_early(&c->req);
+        if (!early)
+            return 0;
+        conn_request_id(c);
+        conn_note_request(c);
+        return conn_framing_error(c, early) > 0;
+    }
     if (r < 0) {
         const char *code = "INVALID_REQUEST", *msg = "request header fields too large";
         int status = r == HTTP_INCOMPLETE ? 431 : status_for_parse(r, &code, &msg);
