@@ -370,3 +370,27 @@ def test_names_through_dns(start_agent, receivers, tmp_path):
         assert ("hooks.example.test", 1) in dns.queries
     finally:
         dns.close()
+
+
+def test_readme_verification_snippet(start_agent, receivers):
+    """The README's Python snippet, run as written, accepts what the agent sends and
+    refuses a changed body or timestamp."""
+    readme = os.path.join(os.path.dirname(__file__), "../../README.md")
+    with open(readme) as f:
+        text = f.read()
+    section = text[text.index("## Webhooks"):]
+    code = section[section.index("```python\n") + 10:]
+    code = code[:code.index("```")]
+    ns = {}
+    exec(code, ns)
+    verify = ns["verify"]
+    rx = receivers()
+    a = start_agent(*FAST)
+    a.post("/execute/async", {"code": "print('\u00e9\\x01')", "callback_url": rx.url(),
+                              "callback_signature_secret": "whsec_test"})
+    headers, body, _ = rx.wait(1)[0]
+    ts, sig = headers["x-hopx-timestamp"], headers["x-hopx-signature"]
+    assert verify(b"whsec_test", ts, sig, body)
+    assert not verify(b"whsec_test", ts, sig, body + b" ")
+    assert not verify(b"whsec_test", str(int(ts) + 1), sig, body)
+    assert not verify(b"other", ts, sig, body)
