@@ -302,36 +302,36 @@ static int drain(struct conn *c, const char *data, size_t n)
 
 static int feed(struct conn *c, const char *data, size_t n)
 {
-    if (c->status)
-        return drain(c, data, n);
-    size_t take = n < sizeof c->in - c->in_len ? n : sizeof c->in - c->in_len;
-    memcpy(c->in + c->in_len, data, take);
-    c->in_len += take;
-    for (;;) {
+    while (!c->status) {
+        size_t take = n < sizeof c->in - c->in_len ? n : sizeof c->in - c->in_len;
+        memcpy(c->in + c->in_len, data, take);
+        c->in_len += take;
+        data += take, n -= take;
         struct http_response r;
         int len = http_parse_response(c->in, c->in_len, &r);
         if (len == HTTP_INCOMPLETE && c->in_len < sizeof c->in)
-            return 0;
+            return 0;   /* everything was taken: wait for more */
         if (len < 0) {
-            snprintf(c->why, sizeof c->why, "malformed HTTP response");
+            snprintf(c->why, sizeof c->why, len == HTTP_INCOMPLETE
+                     ? "response header larger than %d bytes" : "malformed HTTP response",
+                     LIMIT_HOOK_HEAD);
             return -1;
         }
+        size_t rest = c->in_len - (size_t)len;
         if (r.status < 200) {   /* interim (100 Continue, 103): the real answer follows */
-            memmove(c->in, c->in + len, c->in_len - (size_t)len);
-            c->in_len -= (size_t)len;
+            memmove(c->in, c->in + len, rest);
+            c->in_len = rest;
             continue;
         }
         c->status = r.status;
         if (http_response_framing(&r, &c->f) < 0)
-            return 1;           /* unframeable body: we have the status, close */
-        size_t rest = c->in_len - (size_t)len;
-        char tail[LIMIT_HOOK_HEAD];
+            return 1;           /* an unframeable body: we have the status, close */
+        char tail[LIMIT_HOOK_HEAD];   /* body bytes read with the head (drain uses c->in) */
         memcpy(tail, c->in + len, rest);
-        int d = drain(c, tail, rest) || c->f.body == HTTP_BODY_NONE;
-        if (!d && take < n)
-            d = drain(c, data + take, n - take);
-        return d;
+        if (drain(c, tail, rest) || c->f.body == HTTP_BODY_NONE)
+            return 1;
     }
+    return n ? drain(c, data, n) : 0;
 }
 
 /* The server closed (or sent close_notify). */

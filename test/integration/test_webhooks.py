@@ -394,3 +394,72 @@ def test_readme_verification_snippet(start_agent, receivers):
     assert not verify(b"whsec_test", ts, sig, body + b" ")
     assert not verify(b"whsec_test", str(int(ts) + 1), sig, body)
     assert not verify(b"other", ts, sig, body)
+
+
+class RawServer:
+    """Answers every connection with the same raw bytes after reading the request."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with c:
+                c.settimeout(10)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        data += c.recv(65536)
+                    head, body = data.split(b"\r\n\r\n", 1)
+                    n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    while len(body) < n:
+                        body += c.recv(65536)
+                    self.count += 1
+                    c.sendall(self.answer)
+                except OSError:
+                    pass
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+@pytest.mark.parametrize("answer,state,status", [
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 70000\r\n\r\n"
+     + b"x" * 70000, "delivered", 202),
+    (b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nbody until the close", "delivered", 200),
+    (b"HTTP/1.1 204 No Content\r\n\r\n", "delivered", 204),
+    (b"HTTP/1.1 301 Moved\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n", "failed", 301),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "pending", None),
+])
+def test_response_shapes(start_agent, answer, state, status):
+    srv = RawServer(answer)
+    try:
+        a = start_agent(*FAST, "--hook-backoff-ms", "2000")
+        pid = a.post("/commands/background", {"command": "true",
+                                              "callback_url": f"http://127.0.0.1:{srv.port}/"}).json()["process_id"]
+        deadline = time.monotonic() + 20
+        while True:
+            cb = get(a, pid)["callback"]
+            if cb["attempts"] >= 1 and (cb["state"] != "pending" or cb["last_error"]):
+                break
+            assert time.monotonic() < deadline, cb
+            time.sleep(0.05)
+        assert cb["state"] == state and cb["last_status"] == status, cb
+        if status is None:
+            assert "malformed" in cb["last_error"]
+    finally:
+        srv.close()
