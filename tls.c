@@ -353,12 +353,14 @@ struct tls *tls_new(const char *host)
     }
     br_ssl_client_context *cc = &t->cc;
     br_ssl_engine_context *eng = &cc->eng;
+    /* the m31/i31 code: on 64-bit CPUs both smaller (16 KiB for all curves, against 30 for
+     * m15) and about twice as fast (a handshake is ~2 ms of the loop's CPU) */
     br_ssl_client_zero(cc);
     br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
     br_ssl_engine_set_suites(eng, suites, sizeof suites / sizeof suites[0]);
-    br_ssl_engine_set_ec(eng, &br_ec_all_m15);
-    br_ssl_engine_set_rsavrfy(eng, br_rsa_i15_pkcs1_vrfy);
-    br_ssl_engine_set_ecdsa(eng, br_ecdsa_i15_vrfy_asn1);
+    br_ssl_engine_set_ec(eng, &br_ec_all_m31);
+    br_ssl_engine_set_rsavrfy(eng, br_rsa_i31_pkcs1_vrfy);
+    br_ssl_engine_set_ecdsa(eng, br_ecdsa_i31_vrfy_asn1);
     br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
     br_ssl_engine_set_hash(eng, br_sha384_ID, &br_sha384_vtable);
     br_ssl_engine_set_prf_sha256(eng, br_tls12_sha256_prf);
@@ -376,8 +378,8 @@ struct tls *tls_new(const char *host)
     br_x509_minimal_set_hash(&x->inner, br_sha256_ID, &br_sha256_vtable);
     br_x509_minimal_set_hash(&x->inner, br_sha384_ID, &br_sha384_vtable);
     br_x509_minimal_set_hash(&x->inner, br_sha512_ID, &br_sha512_vtable);
-    br_x509_minimal_set_rsa(&x->inner, br_rsa_i15_pkcs1_vrfy);
-    br_x509_minimal_set_ecdsa(&x->inner, &br_ec_all_m15, br_ecdsa_i15_vrfy_asn1);
+    br_x509_minimal_set_rsa(&x->inner, br_rsa_i31_pkcs1_vrfy);
+    br_x509_minimal_set_ecdsa(&x->inner, &br_ec_all_m31, br_ecdsa_i31_vrfy_asn1);
     x->vtable = &xi_vtable;
     br_ssl_engine_set_x509(eng, &x->vtable);
 

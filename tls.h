@@ -1,5 +1,5 @@
 /* BearSSL's TLS client, set up for webhooks: TLS 1.2, ECDHE with AES-GCM or
- * ChaCha20-Poly1305, P-256/X25519 key exchange, RSA and ECDSA (P-256/P-384) certificates,
+ * ChaCha20-Poly1305, P-256/X25519 key exchange (P-384 too), RSA and ECDSA certificates,
  * chains checked against trust anchors decoded once from a PEM bundle, the server name
  * checked against the certificate's DNS names, or, for an IP literal, its IP addresses
  * (no SNI then: RFC 6066 3). The engine does no I/O: the caller drives it (hook.c). */
