@@ -8,6 +8,7 @@
 #include "api_ops.h"
 #include "api_proc.h"
 #include "envset.h"
+#include "hook.h"
 #include "idem.h"
 #include "limits.h"
 #include "secret.h"
@@ -343,6 +344,23 @@ static void put_limit(struct buf *b, const char *key, long long v)
 
 /* What an operator checks first: the SDK's names for version and uptime, PID 1 duty, how
  * the secret was set and rotated, the agent-held environment, the log format. */
+/* Webhooks (issue 16): whether https callbacks work, and deliveries in flight. */
+static void info_webhooks(struct buf *b)
+{
+    struct hook_counts hc;
+    hook_counts(&hc);
+    json_put_key(b, "webhooks");
+    buf_putc(b, '{');
+    json_put_key(b, "https");
+    json_put_bool(b, hc.trust_anchors > 0);
+    put_limit(b, "trust_anchors", hc.trust_anchors);
+    put_limit(b, "pending", hc.pending);
+    put_limit(b, "active", hc.active);
+    put_limit(b, "delivered", (long long)hc.delivered);
+    put_limit(b, "failed", (long long)hc.failed);
+    buf_putc(b, '}');
+}
+
 static void info_operator(const struct api_ctx *c, struct buf *b)
 {
     json_put_key(b, "agent_version");
@@ -403,6 +421,7 @@ static int h_info(const struct api_ctx *c, struct server_request *req, struct se
     json_put_key(b, "auth");
     json_put_cstr(b, c->no_auth ? "none" : "jwt-hs256");
     info_operator(c, b);
+    info_webhooks(b);
     json_put_key(b, "idempotency_keys");   /* remembered now (idem.h) */
     json_put_int(b, (int64_t)idem_keys());
     json_put_key(b, "idempotency_bytes");

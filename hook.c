@@ -75,6 +75,7 @@ static struct conn *active[LIMIT_HOOK_ACTIVE];
 static int nactive;
 static int stopping;
 static char https_off[200];     /* why https callbacks are refused, from hook_init */
+static unsigned long long ndelivered, nfailed;
 
 static void attempt_end(struct conn *c, int status, const char *why);
 
@@ -606,6 +607,10 @@ static void settle(struct hook *h, enum hook_phase phase)
 {
     h->st.phase = phase;
     h->step = S_SETTLED;
+    if (phase == HOOK_DELIVERED)
+        ndelivered++;
+    else
+        nfailed++;
     list_del(h);
     if (h->p)
         h->p->pins--;   /* evictable again (proc.c evicts at its next create or reap) */
@@ -802,6 +807,15 @@ int64_t hook_tick(int64_t now_us)
             next = h->due_us;
     }
     return next;
+}
+
+void hook_counts(struct hook_counts *hc)
+{
+    hc->trust_anchors = tls_anchors();
+    hc->pending = nlisted;
+    hc->active = nactive;
+    hc->delivered = ndelivered;
+    hc->failed = nfailed;
 }
 
 void hook_shutdown(void)

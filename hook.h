@@ -73,6 +73,14 @@ const struct hook_state *hook_state(const struct proc *p);
 int64_t hook_tick(int64_t now_us);
 /* Shutdown: deliveries waiting on a backoff are tried now, once more each. */
 void hook_shutdown(void);
+/* For /info: trust anchors loaded, deliveries pending (finished records not yet settled)
+ * and running now, and totals since start. */
+struct hook_counts {
+    int trust_anchors;
+    long pending, active;
+    unsigned long long delivered, failed;
+};
+void hook_counts(struct hook_counts *hc);
 /* Deliveries not settled (due, running, or in backoff) whose record has finished. */
 int hook_busy(void);
 

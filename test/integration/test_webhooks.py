@@ -187,6 +187,8 @@ def test_tls_by_ip_and_by_name(start_agent, receivers, ca):
         cb = settled(a, pid)["callback"]
         assert cb["state"] == "delivered" and cb["attempts"] == 1, cb
     got = rsa.wait(2) + ec.wait(2)
+    info = a.get("/info").json()["webhooks"]
+    assert info["https"] is True and info["trust_anchors"] == 1 and info["delivered"] == 4
     assert all(h["x-hopx-signature"] == signature("tls", h["x-hopx-timestamp"], b) for h, b, _ in got)
     assert {h["host"].split(":")[0] for h, _, _ in got} == {"127.0.0.1", "localhost"}
 
@@ -215,6 +217,7 @@ def test_https_refused_without_bundle(start_agent, receivers, tmp_path):
     empty = tmp_path / "empty.pem"
     empty.write_text("no certificates here\n")
     a = start_agent("--no-auth", "--ca-file", str(empty))
+    assert a.get("/info").json()["webhooks"]["https"] is False
     before = a.get("/execute/processes").json()["count"]
     r = a.post("/execute/async", {"code": "print(1)", "callback_url": "https://127.0.0.1:1/x"})
     assert r.status == 400 and r.json()["code"] == "INVALID_REQUEST"
