@@ -545,6 +545,15 @@ static void api_ctx_fill(struct agent *a)
     c->stopping = &a->stopping;
 }
 
+static void hook_settled(const struct proc *p, const struct hook_state *st)
+{
+    log_line("level=%s event=webhook process_id=%s state=%s attempts=%d status=%d%s%s%s",
+             st->phase == HOOK_DELIVERED ? "info" : "warn", p->id,
+             st->phase == HOOK_DELIVERED ? "delivered" : "failed", st->attempts, st->last_status,
+             st->last_error ? " error=\"" : "", st->last_error ? st->last_error : "",
+             st->last_error ? "\"" : "");
+}
+
 /* Webhooks: the HopX headers, the payload from the HopX front-end, trust anchors. A
  * missing or unusable CA bundle is not fatal (a sandbox without one still runs code):
  * https callbacks are then refused with 400, and the log says why at start. */
@@ -553,7 +562,8 @@ static void hooks_init(struct agent *a)
     static const char agent_name[] = "sandbox-agent/" AGENT_VERSION;
     struct hook_config hc = { a->cfg.ca_file, a->cfg.hook_backoff_ms, a->cfg.hook_timeout_ms,
                               agent_name,
-                              "X-HopX-Timestamp", "X-HopX-Signature", api_hook_payload };
+                              "X-HopX-Timestamp", "X-HopX-Signature", api_hook_payload,
+                              hook_settled };
     char why[300] = "";
     resolve_init(a->cfg.hosts_file, a->cfg.resolv_conf);
     int n = hook_init(&hc, why, sizeof why);

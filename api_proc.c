@@ -671,8 +671,9 @@ static int decode_callback(struct server_request *req, struct server_reply *rep,
         api_error(req, rep, 400, "MISSING_PARAMETER", "'callback_url' is required");
         rc = -1;
     } else if (cb.url) {
+        /* an empty secret is no secret: nothing worth signing with */
         struct hook_request hr = { cb.url, cb.headers.keys, cb.headers.vals, cb.headers.n,
-                                   cb.secret.p, cb.secret.len };
+                                   cb.secret.len ? cb.secret.p : NULL, cb.secret.len };
         char why[200];
         int status;
         *out = hook_new(&hr, &status, why, sizeof why);

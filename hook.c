@@ -219,8 +219,12 @@ static int copy_headers(const struct hook_request *r, struct hook *h, char *why,
             snprintf(why, cap, "callback_headers: '%.40s' is not a valid header name", k);
             goto bad;
         }
-        if (strpbrk(v, "\r\n")) {
-            snprintf(why, cap, "callback_headers: the value of '%.40s' must not contain CR or LF", k);
+        int ctl = 0;   /* field-value: HTAB, visible bytes and obs-text (RFC 9110 5.5) */
+        for (const unsigned char *q = (const unsigned char *)v; *q; q++)
+            ctl |= (*q < 0x20 && *q != '\t') || *q == 0x7f;
+        if (ctl) {
+            snprintf(why, cap, "callback_headers: the value of '%.40s' must not contain CR, LF "
+                               "or other control characters", k);
             goto bad;
         }
         if (reserved_header(k)) {
@@ -612,8 +616,11 @@ static void settle(struct hook *h, enum hook_phase phase)
     else
         nfailed++;
     list_del(h);
-    if (h->p)
+    if (h->p) {
         h->p->pins--;   /* evictable again (proc.c evicts at its next create or reap) */
+        if (cfg.settled)
+            cfg.settled(h->p, &h->st);
+    }
 }
 
 /* Ends an attempt: status is the HTTP status (0: no answer, -1: never retried). */

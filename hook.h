@@ -17,6 +17,7 @@
 /* Renders the payload for a finished record into out (JSON). Returns 0, or -1 when it
  * did not fit (out->failed). */
 typedef int hook_render_fn(const struct proc *p, struct buf *out);
+struct hook_state;
 
 struct hook_config {
     const char *ca_file;          /* PEM bundle for https (NULL: the system's) */
@@ -27,6 +28,8 @@ struct hook_config {
     const char *ts_header;        /* header carrying the unix time, "X-HopX-Timestamp" */
     const char *sig_header;       /* "X-HopX-Signature": sha256=<hex HMAC(ts . body)> */
     hook_render_fn *render;
+    /* told once per delivery when it settles (the agent logs it); may be NULL */
+    void (*settled)(const struct proc *p, const struct hook_state *st);
 };
 
 /* Loads the trust anchors and registers the proc observer. Returns the number of trust

@@ -98,9 +98,11 @@ def test_background_routes_take_callbacks_unsigned(start_agent, receivers):
     pids = [a.post("/commands/background", {"command": "echo cmd", "callback_url": rx.url()}).json()["process_id"],
             a.post("/execute/background", {"code": "echo code", "language": "bash",
                                            "callback_url": rx.url()}).json()["process_id"]]
-    got = rx.wait(2)
-    assert all("x-hopx-signature" not in h for h, _, _ in got)
-    assert sorted(json.loads(b)["stdout"] for _, b, _ in got) == ["cmd\n", "code\n"]
+    pids.append(a.post("/commands/background", {"command": "echo empty", "callback_url": rx.url(),
+                                                "callback_signature_secret": ""}).json()["process_id"])
+    got = rx.wait(3)
+    assert all("x-hopx-signature" not in h for h, _, _ in got)   # "" is no secret
+    assert sorted(json.loads(b)["stdout"] for _, b, _ in got) == ["cmd\n", "code\n", "empty\n"]
     for pid in pids:
         assert settled(a, pid)["callback"]["state"] == "delivered"
     # no callback: no callback member
@@ -131,6 +133,10 @@ def test_client_error_fails_at_once(start_agent, receivers):
     cb = settled(a, pid)["callback"]
     assert cb["state"] == "failed" and cb["attempts"] == 1 and cb["last_status"] == 404
     assert "404" in cb["last_error"] and cb["delivered_at"] is None
+    deadline = time.monotonic() + 10   # the log says so too
+    while f"event=webhook process_id={pid} state=failed attempts=1 status=404" not in a.log():
+        assert time.monotonic() < deadline, a.log()[-2000:]
+        time.sleep(0.05)
 
 
 def test_gives_up_after_eight_attempts(start_agent, receivers):
@@ -236,7 +242,9 @@ def test_https_refused_without_bundle(start_agent, receivers, tmp_path):
     ({"code": "print(1)", "callback_url": "http:///x"}, "INVALID_REQUEST", "host"),
     ({"code": "print(1)", "callback_url": "http://h/x y"}, "INVALID_REQUEST", "callback_url"),
     ({"code": "print(1)", "callback_url": "http://h/x", "callback_headers": {"X-A": "a\r\nB: c"}},
-     "INVALID_REQUEST", "CR or LF"),
+     "INVALID_REQUEST", "CR, LF"),
+    ({"code": "print(1)", "callback_url": "http://h/x", "callback_headers": {"X-A": "a\x01"}},
+     "INVALID_REQUEST", "control characters"),
     ({"code": "print(1)", "callback_url": "http://h/x", "callback_headers": {"Host": "evil"}},
      "INVALID_REQUEST", "cannot be overridden"),
     ({"code": "print(1)", "callback_url": "http://h/x",
