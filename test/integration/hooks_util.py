@@ -20,11 +20,12 @@ class Receiver:
         self.chunked = chunked
         self.requests = []            # (headers dict lowercased, body bytes, monotonic time)
         self.cond = threading.Condition()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.sock.listen(128)
-        self.host, self.port = self.sock.getsockname()
+        self.host, self.port = self.sock.getsockname()[:2]
         self.tls = tls
         self.closing = False
         self.held = []
@@ -33,7 +34,8 @@ class Receiver:
 
     def url(self, host=None, path="/hook"):
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://{host or self.host}:{self.port}{path}"
+        host = host or (f"[{self.host}]" if ":" in self.host else self.host)
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def _serve(self):
         while not self.closing:

@@ -300,8 +300,8 @@ class FakeDNS:
     """A UDP nameserver: answers A queries from `names` (a CNAME first for aliases),
     NXDOMAIN for the rest, nothing for AAAA of unknown names."""
 
-    def __init__(self, names, aliases=None):
-        self.names, self.aliases = names, aliases or {}
+    def __init__(self, names, aliases=None, v6=None):
+        self.names, self.aliases, self.v6 = names, aliases or {}, v6 or {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -333,11 +333,14 @@ class FakeDNS:
                 rd = self._name(target)
                 answers.append(b"\xc0\x0c" + struct.pack(">HHIH", 5, 1, 60, len(rd)) + rd)
             rcode = 0
+            owner = self._name(target) if answers else b"\xc0\x0c"
             if target in self.names and qtype == 1:
                 rd = socket.inet_aton(self.names[target])
-                owner = self._name(target) if answers else b"\xc0\x0c"
                 answers.append(owner + struct.pack(">HHIH", 1, 1, 60, 4) + rd)
-            elif target not in self.names:
+            elif target in self.v6 and qtype == 28:
+                rd = socket.inet_pton(socket.AF_INET6, self.v6[target])
+                answers.append(owner + struct.pack(">HHIH", 28, 1, 60, 16) + rd)
+            elif target not in self.names and target not in self.v6:
                 rcode = 3
             hdr = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1, len(answers), 0, 0)
             try:
@@ -347,6 +350,24 @@ class FakeDNS:
 
     def close(self):
         self.sock.close()
+
+
+def test_ipv6_only_name_through_aaaa(start_agent, receivers, tmp_path):
+    try:
+        rx = receivers(host="::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    dns = FakeDNS({}, v6={"six.example.test": "::1"})
+    conf = tmp_path / "resolv.conf"
+    conf.write_text(f"nameserver 127.0.0.1:{dns.port}\n")
+    try:
+        a = start_agent(*FAST, "--resolv-conf", str(conf), "--hosts-file", os.devnull)
+        pid = a.post("/commands/background", {"command": "true",
+                                              "callback_url": rx.url("six.example.test")}).json()["process_id"]
+        assert settled(a, pid)["callback"]["state"] == "delivered"
+        assert dns.queries[:2] == [("six.example.test", 1), ("six.example.test", 28)]   # A, then AAAA
+    finally:
+        dns.close()
 
 
 def test_names_through_dns(start_agent, receivers, tmp_path):
