@@ -495,3 +495,34 @@ def test_response_shapes(start_agent, answer, state, status):
             assert "malformed" in cb["last_error"]
     finally:
         srv.close()
+
+
+def test_at_most_16_deliveries_at_once(start_agent, receivers):
+    rx = receivers(hang=True)   # holds every connection: slots stay busy until the timeout
+    a = start_agent(*FAST, "--hook-timeout-ms", "20000")
+    pids = [a.post("/commands/background", {"command": "true", "callback_url": rx.url()}).json()["process_id"]
+            for _ in range(20)]
+    rx.wait(16)
+    deadline = time.monotonic() + 10
+    while True:   # all 20 finished: 16 running, 4 waiting for a slot
+        info = a.get("/info").json()["webhooks"]
+        if info["pending"] == 20:
+            break
+        assert time.monotonic() < deadline, info
+        time.sleep(0.05)
+    assert info["active"] == 16
+    assert len(rx.requests) == 16   # the 17th cannot start before a slot frees (20 s)
+    states = {get(a, p)["callback"]["attempts"] for p in pids}
+    assert states == {0, 1}
+
+
+def test_ipv6_literal_url(start_agent, receivers):
+    try:
+        rx = receivers(host="::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    a = start_agent(*FAST)
+    pid = a.post("/commands/background", {"command": "true", "callback_url": rx.url()}).json()["process_id"]
+    headers, _, _ = rx.wait(1)[0]
+    assert headers["host"] == f"[::1]:{rx.port}"
+    assert settled(a, pid)["callback"]["state"] == "delivered"
