@@ -592,6 +592,10 @@ static void attempt_start(struct hook *h)
         attempt_end(c, -1, "payload too large to send");
         return;
     }
+    if (h->tls && !tls_anchors()) {   /* the bundle held nothing BearSSL could use */
+        attempt_end(c, -1, "https: no usable certificate in the CA bundle");
+        return;
+    }
     struct sockaddr_storage sa;
     socklen_t sl;
     int r = resolve_local(h->host, h->port, &sa, &sl);
@@ -716,7 +720,7 @@ struct hook *hook_new(const struct hook_request *r, int *status, char *why, size
     int rc = strlen(r->url) > LIMIT_HOOK_URL ? -1 : parse_url(r->url, h, why, cap);
     if (rc == -1 && strlen(r->url) > LIMIT_HOOK_URL)
         snprintf(why, cap, "callback_url is longer than %d bytes", LIMIT_HOOK_URL);
-    if (rc == 0 && h->tls && !tls_anchors()) {
+    if (rc == 0 && h->tls && !tls_available()) {
         snprintf(why, cap, "https callbacks are unavailable: %s (set --ca-file)", https_off);
         rc = -1;
     }
@@ -802,10 +806,17 @@ int64_t hook_tick(int64_t now_us)
             next = d;
         i++;
     }
+    int anchors_ready = -1;   /* asked once per tick, when an https delivery is due */
     for (struct hook *h = list_head, *nx; h; h = nx) {
         nx = h->next;   /* starting h may settle it at once, never another */
         if (h->step == S_BACKOFF && h->due_us <= now_us)
             h->step = S_DUE;
+        if (h->step == S_DUE && h->tls && anchors_ready < 0)
+            anchors_ready = tls_load_step();   /* a slice of the bundle per loop round */
+        if (h->step == S_DUE && h->tls && !anchors_ready) {
+            next = now_us;   /* more of the bundle next round */
+            continue;
+        }
         if (h->step == S_DUE && nactive < LIMIT_HOOK_ACTIVE)
             attempt_start(h);
         /* still due: all slots busy; a slot frees in a loop callback or above, and the

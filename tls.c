@@ -118,6 +118,37 @@ static char *read_file(const char *path, size_t max, size_t *len)
     return b.data ? b.data : calloc(1, 1);
 }
 
+/* Decoding the bundle is ~0.3 ms a certificate (Debian's 144: ~45 ms, which at start would
+ * be most of the agent's start-up, and most sandboxes never call https), so tls_init only
+ * checks that the file holds certificates; they are decoded when the first https callback
+ * is due, TLS_LOAD_STEP at a time between loop rounds (tls_load_step), once. */
+#define TLS_LOAD_STEP 8
+
+struct loader {
+    char *pem;
+    size_t len, off;
+    int final_newline;          /* the extra "\n" pushed after the file (see below) */
+    int in_cert;
+    br_pem_decoder_context pc;
+    struct buf der;
+    struct ta_acc acc;
+};
+
+static char ca_path[4096];
+static int ca_certs;            /* CERTIFICATE blocks seen by tls_init */
+static int loaded;              /* tls_load_step finished */
+static struct loader *ld;
+
+static int count_certs(const char *pem, size_t len)
+{
+    static const char mark[] = "-----BEGIN CERTIFICATE-----";
+    int n = 0;
+    for (const char *p = pem; (p = memmem(p, len - (size_t)(p - pem), mark, sizeof mark - 1));
+         p += sizeof mark - 1)
+        n++;
+    return n;
+}
+
 int tls_init(const char *path, char *why, size_t cap)
 {
     size_t len = 0;
@@ -127,49 +158,37 @@ int tls_init(const char *path, char *why, size_t cap)
                  errno ? strerror(errno) : "too large");
         return 0;
     }
-    struct ta_acc acc;
-    buf_init(&acc.tas, LIMIT_CA_FILE_BYTES);
-    buf_init(&acc.bytes, LIMIT_CA_FILE_BYTES);
-    struct buf der;
-    buf_init(&der, 65536);
-    br_pem_decoder_context pc;
-    br_pem_decoder_init(&pc);
-    int in_cert = 0;
-    for (size_t off = 0, pass = 0; pass < 2; pass++) {
-        /* a final newline, in case the file lacks one: the decoder needs a line end */
-        const char *data = pass ? "\n" : pem;
-        size_t n = pass ? 1 : len;
-        for (off = 0; off < n;) {
-            off += br_pem_decoder_push(&pc, data + off, n - off);
-            switch (br_pem_decoder_event(&pc)) {
-            case BR_PEM_BEGIN_OBJ:
-                in_cert = !strcmp(br_pem_decoder_name(&pc), "CERTIFICATE") ||
-                          !strcmp(br_pem_decoder_name(&pc), "X509 CERTIFICATE");
-                buf_reset(&der);
-                br_pem_decoder_setdest(&pc, in_cert ? to_buf : NULL, in_cert ? &der : NULL);
-                break;
-            case BR_PEM_END_OBJ:
-                if (in_cert && !der.failed)
-                    add_anchor(&acc, &der);
-                in_cert = 0;
-                break;
-            case BR_PEM_ERROR:
-                off = n;   /* a broken block ends the file; what came before stays */
-                pass = 2;
-                break;
-            }
-        }
-    }
+    ca_certs = count_certs(pem, len);
     free(pem);
-    buf_free(&der);
-    size_t count = acc.tas.len / sizeof(br_x509_trust_anchor);
-    unsigned char *block = count && !acc.tas.failed && !acc.bytes.failed
-                               ? malloc(acc.tas.len + acc.bytes.len) : NULL;
+    if (!ca_certs) {
+        snprintf(why, cap, "no certificate in CA bundle %s", path);
+        return 0;
+    }
+    snprintf(ca_path, sizeof ca_path, "%s", path);
+    return ca_certs;
+}
+
+int tls_available(void)
+{
+    return loaded ? nanchors > 0 : ca_certs > 0;
+}
+
+int tls_anchors(void)
+{
+    return (int)nanchors;
+}
+
+/* The anchors, moved into one block: the entries, then their bytes; offsets become
+ * pointers. */
+static void loader_finish(struct loader *l)
+{
+    size_t count = l->acc.tas.len / sizeof(br_x509_trust_anchor);
+    unsigned char *block = count && !l->acc.tas.failed && !l->acc.bytes.failed
+                               ? malloc(l->acc.tas.len + l->acc.bytes.len) : NULL;
     if (block) {
-        /* one block: the anchors, then their bytes; offsets become pointers */
-        memcpy(block, acc.tas.data, acc.tas.len);
-        memcpy(block + acc.tas.len, acc.bytes.data, acc.bytes.len);
-        unsigned char *base = block + acc.tas.len;
+        memcpy(block, l->acc.tas.data, l->acc.tas.len);
+        memcpy(block + l->acc.tas.len, l->acc.bytes.data, l->acc.bytes.len);
+        unsigned char *base = block + l->acc.tas.len;
         anchors = (br_x509_trust_anchor *)(void *)block;
         for (size_t i = 0; i < count; i++) {
             br_x509_trust_anchor *ta = &anchors[i];
@@ -182,17 +201,67 @@ int tls_init(const char *path, char *why, size_t cap)
             }
         }
         nanchors = count;
-    } else {
-        snprintf(why, cap, "no usable certificate in CA bundle %s", path);
     }
-    buf_free(&acc.tas);
-    buf_free(&acc.bytes);
-    return (int)nanchors;
+    free(l->pem);
+    buf_free(&l->der);
+    buf_free(&l->acc.tas);
+    buf_free(&l->acc.bytes);
+    free(l);
+    loaded = 1;
 }
 
-int tls_anchors(void)
+int tls_load_step(void)
 {
-    return (int)nanchors;
+    if (loaded)
+        return 1;
+    if (!ld) {
+        ld = calloc(1, sizeof *ld);
+        if (!ld || !(ld->pem = read_file(ca_path, LIMIT_CA_FILE_BYTES, &ld->len))) {
+            free(ld);
+            ld = NULL;
+            loaded = 1;   /* gone since start: https fails from now on */
+            return 1;
+        }
+        buf_init(&ld->acc.tas, LIMIT_CA_FILE_BYTES);
+        buf_init(&ld->acc.bytes, LIMIT_CA_FILE_BYTES);
+        buf_init(&ld->der, 65536);
+        br_pem_decoder_init(&ld->pc);
+    }
+    int certs = 0;
+    while (certs < TLS_LOAD_STEP) {
+        /* a final newline after the file, in case it lacks one: the decoder needs it */
+        if (ld->off == ld->len && ld->final_newline++)
+            break;
+        const char *data = ld->off < ld->len ? ld->pem + ld->off : "\n";
+        size_t n = ld->off < ld->len ? ld->len - ld->off : 1;
+        size_t used = br_pem_decoder_push(&ld->pc, data, n);
+        if (ld->off < ld->len)
+            ld->off += used;
+        switch (br_pem_decoder_event(&ld->pc)) {
+        case BR_PEM_BEGIN_OBJ:
+            ld->in_cert = !strcmp(br_pem_decoder_name(&ld->pc), "CERTIFICATE") ||
+                          !strcmp(br_pem_decoder_name(&ld->pc), "X509 CERTIFICATE");
+            buf_reset(&ld->der);
+            br_pem_decoder_setdest(&ld->pc, ld->in_cert ? to_buf : NULL,
+                                   ld->in_cert ? &ld->der : NULL);
+            break;
+        case BR_PEM_END_OBJ:
+            if (ld->in_cert && !ld->der.failed)
+                add_anchor(&ld->acc, &ld->der);
+            ld->in_cert = 0;
+            certs++;
+            break;
+        case BR_PEM_ERROR:   /* a broken block ends the file; what came before stays */
+            ld->off = ld->len;
+            ld->final_newline = 1;
+            break;
+        }
+    }
+    if (ld->off < ld->len || !ld->final_newline)
+        return 0;
+    loader_finish(ld);
+    ld = NULL;
+    return 1;
 }
 
 /* ---- the IP-address check ---- */

@@ -7,16 +7,22 @@
 #define SANDBOX_TLS_H
 #include <bearssl.h>
 
-/* Decodes the CERTIFICATE blocks of the PEM file at path into trust anchors, kept in one
- * block for the agent's life. Returns how many (0: the file is missing or holds none
- * usable; https is then refused), and a short reason in why when 0. */
+/* Checks that the PEM file at path holds CERTIFICATE blocks and remembers the path (the
+ * blocks are decoded later, by tls_load_step). Returns how many (0: the file is missing
+ * or holds none; https is then refused), with a short reason in why when 0. */
 int tls_init(const char *path, char *why, size_t cap);
-/* Trust anchors loaded (0: no https). */
+/* Decodes a few more certificates of the bundle into trust anchors (one block, kept for
+ * the agent's life). Call between loop rounds until it returns 1 (done; then at once). */
+int tls_load_step(void);
+/* https can work: certificates in the bundle (before loading), usable anchors (after). */
+int tls_available(void);
+/* Trust anchors decoded so far (0 until tls_load_step is done). */
 int tls_anchors(void);
 
 struct tls;
 /* A client engine for one connection to host (a DNS name, or an IP literal without
- * brackets), reset and ready to handshake. NULL when out of memory. */
+ * brackets), reset and ready to handshake; tls_load_step must be done. NULL when out of
+ * memory. */
 struct tls *tls_new(const char *host);
 br_ssl_engine_context *tls_engine(struct tls *t);
 void tls_free(struct tls *t);

@@ -526,3 +526,15 @@ def test_ipv6_literal_url(start_agent, receivers):
     headers, _, _ = rx.wait(1)[0]
     assert headers["host"] == f"[::1]:{rx.port}"
     assert settled(a, pid)["callback"]["state"] == "delivered"
+
+
+def test_bundle_with_nothing_usable_fails_the_delivery(start_agent, tmp_path, receivers):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    a = start_agent(*FAST, "--ca-file", str(bad))
+    rx = receivers()
+    pid = a.post("/commands/background", {"command": "true",
+                                          "callback_url": f"https://127.0.0.1:{rx.port}/"}).json()["process_id"]
+    cb = settled(a, pid)["callback"]
+    assert cb["state"] == "failed" and "no usable certificate" in cb["last_error"], cb
+    assert a.get("/info").json()["webhooks"]["https"] is False   # known now
