@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -81,14 +82,16 @@ struct json_token *api_parse_body(const struct server_request *req, struct serve
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         return NULL;
     }
-    int n = json_parse(s, len, toks, (uint32_t)max, LIMIT_JSON_DEPTH);
+    uint32_t at = 0;
+    int n = json_parse_at(s, len, toks, (uint32_t)max, LIMIT_JSON_DEPTH, &at);
     if (n < 0 || toks[0].type != JSON_OBJECT) {
-        if (n == JSON_ERR_DEPTH)
-            api_error(req, rep, 400, "INVALID_JSON", "request body nests too deeply");
-        else if (n == JSON_ERR_TOKENS)
+        char msg[80];
+        snprintf(msg, sizeof msg, "request body %s (at byte %u)",
+                 n == JSON_ERR_DEPTH ? "nests too deeply" : "is not valid JSON", at);
+        if (n == JSON_ERR_TOKENS)
             api_error(req, rep, 413, "PAYLOAD_TOO_LARGE", "request body has too many values");
         else if (n < 0)
-            api_error(req, rep, 400, "INVALID_JSON", "request body is not valid JSON");
+            api_error(req, rep, 400, "INVALID_JSON", msg);
         else
             api_error(req, rep, 400, "INVALID_REQUEST", "request body must be a JSON object");
         free(toks);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "decode.h"
 #include "envset.h"
 #include "json.h"
 #include "limits.h"
@@ -89,83 +90,33 @@ static int answer_env(struct server_request *req, struct server_reply *rep)
     return 0;
 }
 
-/* Decodes env_vars into "K=V" strings in strs (kv[i] point into it). Returns the count, or
- * -1 after answering 400. */
-static long decode_env_vars(const char *s, const struct json_token *t, int obj, char **kv,
-                            char *strs, struct server_request *req, struct server_reply *rep)
-{
-    char msg[160];
-    size_t off = 0;
-    long n = 0;
-    for (uint32_t k = 0, e = (uint32_t)obj + 1; k < t[obj].size; k++, e = t[e + 1].next) {
-        char *key = strs + off;
-        size_t klen = json_str_decode(s, &t[e], key);
-        if (!envset_key_ok(key, klen)) {
-            snprintf(msg, sizeof msg, "env keys must be non-empty, without '=' or NUL "
-                     "(got '%.*s')", (int)(klen < 64 ? klen : 64), key);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            return -1;
-        }
-        if (t[e + 1].type != JSON_STRING) {
-            snprintf(msg, sizeof msg, "env value of '%.*s' must be a string",
-                     (int)(klen < 64 ? klen : 64), key);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            return -1;
-        }
-        key[klen] = '=';
-        char *val = key + klen + 1;
-        size_t vlen = json_str_decode(s, &t[e + 1], val);
-        if (memchr(val, 0, vlen)) {
-            snprintf(msg, sizeof msg, "env value of '%.*s' must not contain NUL",
-                     (int)(klen < 64 ? klen : 64), key);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            return -1;
-        }
-        val[vlen] = 0;
-        off += klen + vlen + 2;
-        kv[n++] = key;
-    }
-    return n;
-}
+/* PUT /env and PATCH /env: {env_vars, merge?} */
+struct env_req {
+    int merge;                  /* -1: not given */
+    struct decode_map vars;
+};
+#define ENV(x) offsetof(struct env_req, x)
+static const struct decode_field env_fields[] = {
+    { "merge", .type = DECODE_BOOL, .off = ENV(merge), .def_int = -1 },
+    { "env_vars", .type = DECODE_MAP, .off = ENV(vars),
+      .flags = DECODE_REQUIRED | DECODE_ENV | DECODE_TOO_LARGE_413, .max = LIMIT_ENV_VARS },
+};
+static const struct decode_table env_table = DECODE_TABLE(env_fields);
 
 /* PUT replaces and PATCH merges, unless the body's "merge" says otherwise. */
 static int env_update(struct server_request *req, struct server_reply *rep, int replace)
 {
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
-        return 0;
-    const char *s = req->body_len ? req->body : "{}";
-    char **kv = NULL, *strs = NULL;
-    int i = json_get(s, t, 0, "env_vars"), m = json_get(s, t, 0, "merge");
-    if (m >= 0 && t[m].type != JSON_NULL && t[m].type != JSON_TRUE && t[m].type != JSON_FALSE) {
-        api_error(req, rep, 400, "INVALID_REQUEST", "'merge' must be a boolean");
-        goto done;
-    }
-    if (m >= 0 && t[m].type != JSON_NULL)
-        replace = t[m].type == JSON_FALSE;
-    if (i < 0 || t[i].type == JSON_NULL) {
-        api_error(req, rep, 400, "MISSING_PARAMETER", "'env_vars' is required");
-        goto done;
-    }
-    if (t[i].type != JSON_OBJECT) {
-        api_error(req, rep, 400, "INVALID_REQUEST", "'env_vars' must be an object of strings");
-        goto done;
-    }
-    if (t[i].size > LIMIT_ENV_VARS) {
-        api_error(req, rep, 413, "PAYLOAD_TOO_LARGE", "'env_vars' has more than 1024 variables");
-        goto done;
-    }
-    /* decoding never grows a string; each pair adds '=' and a NUL */
-    kv = malloc((t[i].size + 1) * sizeof *kv);
-    strs = malloc(req->body_len + 2 * (size_t)t[i].size + 1);
-    if (!kv || !strs) {
+    struct decode_arena ar;
+    struct env_req q;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
-        goto done;
+        return 0;
     }
-    long n = decode_env_vars(s, t, i, kv, strs, req, rep);
-    if (n < 0)
+    if (api_decode_body(req, rep, &env_table, &ar, &q, NULL) < 0)
         goto done;
-    int rc = envset_update(kv, (size_t)n, replace);
+    if (q.merge >= 0)
+        replace = !q.merge;
+    int rc = envset_update(q.vars.env, q.vars.n, replace);
     if (rc == ENVSET_E_COUNT)
         api_error(req, rep, 413, "PAYLOAD_TOO_LARGE",
                   "the agent environment would hold more than 1024 variables");
@@ -177,9 +128,7 @@ static int env_update(struct server_request *req, struct server_reply *rep, int 
     else
         answer_env(req, rep);
 done:
-    free(kv);
-    free(strs);
-    free(t);
+    decode_arena_close(&ar);
     return 0;
 }
 
