@@ -96,4 +96,8 @@
                                            * JSON-escaped; a larger one is not kept (409) */
 #define LIMIT_IDEM_TOTAL_BYTES (64u << 20) /* all kept answers; past it the oldest go first */
 
+/* SDK parity (issue 12) */
+#define LIMIT_ENV_KEY_BYTES    1024         /* a key in DELETE /env/{key}: longer ones are no
+                                             * name anyone sets (the path fits 8 KiB anyway) */
+
 #endif

@@ -241,7 +241,9 @@ def main():
     rx.close()
     brx.close()
     text = "# Webhooks (bench/hooks.py)\n\n" + "\n".join(out) + "\n"
-    with open(os.path.join(here, "hooks.md"), "w") as f:
+    out_dir = os.environ.get("BENCH_OUT") or here   # scripts/bench.sh: build/bench unless PUBLISH=1
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "hooks.md"), "w") as f:
         f.write(text)
     print(text)
 
