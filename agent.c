@@ -22,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "proc.h"
+#include "pysession.h"
 #include "secret.h"
 #include "server.h"
 #include "util.h"
@@ -56,6 +57,8 @@ static const struct flag flags[] = {
     { "grace", FLAG_LONG, CFG(grace_s), "seconds between SIGTERM and SIGKILL (default 5)" },
     { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mount /proc /sys /dev /tmp /run, lo up" },
     { "hostname", FLAG_STR, CFG(hostname), "set the hostname at start" },
+    { "python-sessions", FLAG_LONG, CFG(python_sessions), "Python sessions alive at once (default 8, at most 64)" },
+    { "python-idle", FLAG_LONG, CFG(python_idle_s), "seconds an unused Python session lives (default 1800)" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -120,6 +123,8 @@ static void config_defaults(struct config *cfg)
         .output_limit = LIMIT_OUTPUT_BYTES,
         .output_budget = LIMIT_OUTPUT_BUDGET,
         .grace_s = LIMIT_GRACE_S,
+        .python_sessions = LIMIT_PY_SESSIONS,
+        .python_idle_s = LIMIT_PY_IDLE_S,
     };
 }
 
@@ -363,6 +368,7 @@ static void stop_advance(struct agent *a)
         a->stop_deadline_us = now + a->cfg.grace_s * 1000000;
         server_shutdown();
         proc_shutdown();
+        pysession_shutdown();   /* interpreters hold no work worth a grace: KILL now */
         int n = init_signal_all(SIGTERM, in_record_group, NULL);
         log_line("level=info event=shutdown phase=term grace_s=%ld others=%d", a->cfg.grace_s, n);
     } else if (a->stopping == 1) {
@@ -587,6 +593,9 @@ int main(int argc, char **argv)
     struct proc_limits pl = { a.cfg.max_running, a.cfg.max_records, (size_t)a.cfg.output_limit,
                               (size_t)a.cfg.output_budget, a.cfg.grace_s * 1000000 };
     proc_init(&pl);
+    struct pysession_limits pyl = { a.cfg.python_sessions, a.cfg.python_idle_s * 1000000,
+                                    (int64_t)LIMIT_PY_GRACE_MS * 1000, (size_t)a.cfg.output_limit };
+    pysession_init(&pyl);
     api_ops_init();
     log_init();
     api_ctx_fill(&a);

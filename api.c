@@ -7,6 +7,7 @@
 
 #include "api_ops.h"
 #include "api_proc.h"
+#include "api_python.h"
 #include "envset.h"
 #include "limits.h"
 #include "secret.h"
@@ -43,6 +44,10 @@ static const struct route routes[] = {
     { "GET", "/metrics/snapshot", api_metrics_snapshot, 0 },
     { "GET", "/metrics", api_metrics_prometheus, 0 },
     { "GET", "/processes", api_system_processes, 0 },
+    /* Python sessions (issue 19) */
+    { "POST", "/execute/ipython", api_python_execute, 0 },
+    { "GET", "/jupyter/sessions", api_python_sessions, 0 },
+    { "DELETE", "/jupyter/sessions/{id}", api_python_delete, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

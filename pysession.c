@@ -249,12 +249,12 @@ static void call_answer(struct pysession *s, struct pycall *c, enum pysession_ou
     r.session_id = s->id;
     r.kernel_id = s->kernel_id;
     r.execution_count = s->exec_count;
-    if (c == s->cur) {
+    if (c == s->cur || outcome == PYS_START_FAILED) {
         tail_view(&s->out, &r.out, &r.out_len);
         tail_view(&s->err, &r.err, &r.err_len);
         r.out_total = s->out.total;
         r.err_total = s->err.total;
-        r.exec_s = (double)(util_mono_us() - s->call_start_us) / 1e6;
+        r.exec_s = c == s->cur ? (double)(util_mono_us() - s->call_start_us) / 1e6 : 0;
         r.restart_reason = outcome == PYS_RESTARTED ? "timeout" : s->restart_reason;
     } else {
         r.out = r.err = "";
@@ -364,7 +364,7 @@ static int out_read(struct pysession *s, int fd, struct tail *t, size_t budget)
     while (budget > 0) {
         ssize_t n = read(fd, chunk, sizeof chunk < budget ? sizeof chunk : budget);
         if (n > 0) {
-            if (s->cur)
+            if (s->cur || s->state == PYS_STARTING)   /* startup errors are told */
                 tail_add(t, chunk, (size_t)n);
             budget -= (size_t)n;
             continue;
@@ -548,6 +548,8 @@ static int session_spawn(struct pysession *s)
     loop_add(s->rep_fd, POLLIN, on_rep, s);
     loop_add(s->cmd_fd, 0, on_cmd, s);
     s->state = PYS_STARTING;
+    s->out.len = s->err.len = 0;
+    s->out.total = s->err.total = 0;
     s->killing = K_NONE;
     s->exec_count = 0;
     s->hdr_got = 0;
@@ -790,7 +792,7 @@ static struct pycall *call_new(const struct pysession_call *c)
     b.data[3] = (char)n;
     call->frame = b.data;
     call->frame_len = b.len;
-    call->timeout_us = c->timeout_s * 1000000;
+    call->timeout_us = c->timeout_ms * 1000;
     return call;
 }
 
@@ -822,13 +824,10 @@ static struct pysession *session_new(const struct pysession_call *c)
         return NULL;
     }
     memcpy(s->id, c->session, c->session_len);
-    util_random_hex(s->kernel_id, 32);   /* shown as a UUID: 8-4-4-4-12 */
-    memmove(s->kernel_id + 21, s->kernel_id + 20, 12);
-    memmove(s->kernel_id + 17, s->kernel_id + 16, 4);
-    memmove(s->kernel_id + 13, s->kernel_id + 12, 4);
-    memmove(s->kernel_id + 9, s->kernel_id + 8, 4);
-    s->kernel_id[8] = s->kernel_id[13] = s->kernel_id[18] = s->kernel_id[23] = '-';
-    s->kernel_id[36] = 0;
+    char hex[33];
+    util_random_hex(hex, 32);   /* shown as a UUID: 8-4-4-4-12 */
+    snprintf(s->kernel_id, sizeof s->kernel_id, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
+             hex + 12, hex + 16, hex + 20);
     s->cmd_fd = s->rep_fd = s->out_fd = s->err_fd = -1;
     s->state = PYS_DEAD;
     buf_init(&s->wbuf, LIMIT_PY_FRAME_BYTES + 4096);

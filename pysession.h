@@ -40,7 +40,7 @@ struct pysession_call {
     size_t code_len;
     char *const *env;           /* "K=V" set in os.environ before the code runs; NULL: none */
     const char *cwd;            /* os.chdir before the code runs; NULL: stay */
-    int64_t timeout_s;          /* > 0 */
+    int64_t timeout_ms;         /* > 0 */
     /* For an interpreter that has to start: its whole environment and working directory.
      * python3 (else python) is looked up on the PATH of envp. */
     char *const *envp;

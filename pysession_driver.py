@@ -207,11 +207,11 @@ except Exception:
 
 
 def error_of(e):
-    tb = e.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == DRIVER:
-        tb = tb.tb_next   # the driver's frames are not the user's business
-    text = "".join(traceback.format_exception(type(e), e, tb))
-    return {"name": type(e).__name__, "value": str(e), "traceback": text}
+    """{name, value, traceback} without the driver's own frames (its SIGINT handler's too)."""
+    te = traceback.TracebackException(type(e), e, e.__traceback__)
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if f.filename != DRIVER])
+    return {"name": type(e).__name__, "value": str(e), "traceback": "".join(te.format())}
 
 
 def run_cell(code, filename):
