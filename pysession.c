@@ -433,7 +433,12 @@ static void on_frame(struct pysession *s, const char *f, size_t len)
     s->deadline_us = 0;
     s->last_used_us = util_mono_us();
     s->last_used_ms = util_wall_ms();
-    call_answer(s, s->cur, s->interrupted ? PYS_INTERRUPTED : PYS_DONE, f, len, toks, 0);
+    /* a SIGINT that came as the code ended finds the driver between calls (ignored there):
+     * the call then answers as done */
+    int err = json_get(f, toks, 0, "error");
+    int raised = err >= 0 && toks[err].type == JSON_OBJECT;
+    call_answer(s, s->cur, s->interrupted && raised ? PYS_INTERRUPTED : PYS_DONE, f, len, toks,
+                0);
     free(toks);
     dispatch(s);
 }
@@ -679,7 +684,7 @@ static int64_t session_deadline(const struct pysession *s)
         return 0;
     if (s->deadline_us)
         return s->deadline_us;
-    if (s->state == PYS_IDLE && !s->head && lim.idle_us > 0)
+    if ((s->state == PYS_IDLE || s->state == PYS_DEAD) && !s->head && lim.idle_us > 0)
         return s->last_used_us + lim.idle_us;
     return 0;
 }
@@ -709,7 +714,8 @@ static void on_timer(void *ctx, int fd, short revents)
     while (read(fd, &ticks, sizeof ticks) < 0 && errno == EINTR)
         ;
     int64_t now = util_mono_us();
-    for (struct pysession *s = first; s; s = s->next) {
+    for (struct pysession *s = first, *next; s; s = next) {
+        next = s->next;   /* an expired dead session is freed at once */
         int64_t d = session_deadline(s);
         if (!d || d > now)
             continue;
@@ -725,8 +731,8 @@ static void on_timer(void *ctx, int fd, short revents)
             s->killing = K_TIMEOUT;
             s->deadline_us = 0;
             killpg(s->pid, SIGKILL);
-        } else if (s->state == PYS_IDLE) {
-            session_close(s, PYS_DELETED);   /* idle expiry; freed when reaped */
+        } else if (s->state == PYS_IDLE || s->state == PYS_DEAD) {
+            session_close(s, PYS_DELETED);   /* idle expiry */
         } else {
             s->deadline_us = 0;
         }

@@ -28,5 +28,6 @@ mkdir -p build/bench
 cp "$bin" build/bench/sandbox-agent
 
 uptime >&2
+/usr/bin/python3 bench/ipython.py build/bench/sandbox-agent   # Python sessions (issue 19)
 BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof exec /usr/bin/python3 bench/bench.py \
     build/bench/sandbox-agent

@@ -153,6 +153,13 @@ def test_output_cannot_break_the_protocol(py):
     assert ok(py, "1 + 1", session="junk")["result"] == "2"
 
 
+def test_a_fork_that_returns_does_not_answer(py):
+    j = ok(py, "import os\npid = os.fork()\nif pid == 0:\n    print('child', flush=True)\n"
+               "else:\n    os.waitpid(pid, 0)\n'parent' if pid else 'child'", session="fork")
+    assert j["result"] == "'parent'" and j["stdout"] == "child\n"
+    assert ok(py, "2 + 2", session="fork")["result"] == "4"
+
+
 def test_big_output_is_kept_to_the_limit(start_agent):
     a = start_agent("--output-limit", "4096", env={"PATH": PATH})
     j = ok(a, "print('x' * 100000)\nprint('tail')")
