@@ -5,7 +5,7 @@ keep-alive connection each, alternating blocks so both see the same machine load
 Targets: warm round trip < 2 ms (median), >= 10x faster than /execute.
 
 Usage: bench/ipython.py BIN   (N=500 calls per side by default; BENCH_OUT: where
-ipython.md goes, default bench/). Prints the figures and writes them to ipython.md."""
+ipython.md goes, default build/bench/). Prints the figures and writes them to ipython.md."""
 import json
 import os
 import socket
@@ -16,7 +16,7 @@ import time
 
 BIN = os.path.realpath(sys.argv[1])
 N = int(os.environ.get("N", "500"))
-OUT = os.environ.get("BENCH_OUT", "bench")
+OUT = os.environ.get("BENCH_OUT", "build/bench")
 BLOCK = 25
 PY = subprocess.run(["sh", "-c", "PATH=/usr/bin:/bin:$PATH command -v python3"],
                     capture_output=True, text=True).stdout.strip()   # calls per block; the sides alternate block by block
