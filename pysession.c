@@ -623,7 +623,7 @@ static void session_close(struct pysession *s, enum pysession_outcome outcome)
 /* The interpreter of s was reaped with status. */
 static void session_exited(struct pysession *s, int status)
 {
-    if (s->cur)
+    if (s->cur || s->state == PYS_STARTING)
         out_drain(s);
     fd_close(&s->out_fd);
     fd_close(&s->err_fd);

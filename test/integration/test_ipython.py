@@ -420,6 +420,22 @@ def test_missing_python(start_agent, tmp_path):
     assert sessions(a) == {}
 
 
+def test_interpreter_that_cannot_start(start_agent, tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "python3"
+    wrapper.write_text("#!/bin/sh\necho 'broken python' >&2\nexit 5\n")
+    wrapper.chmod(0o755)
+    a = start_agent(env={"PATH": f"{bindir}:/usr/bin:/bin"})
+    r = ipy(a, "1")
+    assert r.status == 400, r
+    j = r.json()
+    assert j["code"] == "EXECUTION_FAILED" and j["error"]["name"] == "InterpreterStartFailed"
+    assert "broken python" in j["stderr"] and "exit code 5" in j["message"]
+    assert sessions(a)["default"]["execution_state"] == "dead"
+    assert ipy(a, "1").status == 400   # tried again, not a respawn loop
+
+
 def test_plain_python_without_ipython(start_agent, tmp_path):
     """python3 -S has no site-packages, so no IPython: the stdlib path of the driver."""
     bindir = tmp_path / "bin"
