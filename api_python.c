@@ -134,6 +134,7 @@ static void execute_done(void *ctx, const struct pysession_result *r)
             [PYS_RESTARTED] = "TimeoutError", [PYS_DIED] = "InterpreterExited",
             [PYS_START_FAILED] = "InterpreterStartFailed", [PYS_DELETED] = "SessionEnded",
             [PYS_SHUTDOWN] = "SessionEnded", [PYS_PROTOCOL] = "InterpreterProtocolError",
+            [PYS_TOO_LARGE] = "OutputTooLarge",
         };
         if (r->outcome == PYS_RESTARTED)
             snprintf(msg, sizeof msg, "the code did not stop on KeyboardInterrupt: the "
@@ -144,6 +145,9 @@ static void execute_done(void *ctx, const struct pysession_result *r)
                      r->term_signal ? "signal" : "exit code",
                      r->term_signal ? r->term_signal : r->exit_code,
                      r->outcome == PYS_DIED ? "; the next call starts a new one" : "");
+        else if (r->outcome == PYS_TOO_LARGE)
+            snprintf(msg, sizeof msg, "the code ran, but its result and rich outputs are too "
+                                      "large to return (64 MiB, 65536 values at most)");
         else if (r->outcome == PYS_PROTOCOL)
             snprintf(msg, sizeof msg, "the interpreter broke the session protocol and was "
                                       "restarted");

@@ -62,6 +62,7 @@ static const char boot[] =
 
 #define MPLBACKEND   "MPLBACKEND=module://sandbox_agent_mpl"
 #define DRAIN_LIMIT  (1u << 20)   /* output read after a reply or exit: a pipe holds 64 KiB */
+#define TAIL_KEEP    (64u << 10)  /* output buffer a session keeps between calls */
 #define FD_FLOOR     5            /* pipe ends are moved above the child's 0..4 */
 
 enum kill_cause { K_NONE, K_TIMEOUT, K_PROTOCOL, K_START, K_CLOSE };
@@ -120,6 +121,7 @@ static int timer_fd = -1;
 static int stopping;
 
 static void session_rearm(void);
+static void reply_too_large(struct pysession *s);
 static int session_spawn(struct pysession *s);
 
 /* ---- small helpers ---- */
@@ -273,6 +275,10 @@ static void call_answer(struct pysession *s, struct pycall *c, enum pysession_ou
     }
     c->fn(c->ctx, &r);
     call_free(c);
+    if (s->out.cap > TAIL_KEEP)   /* a chatty call's buffers are not held while idle */
+        tail_free(&s->out);
+    if (s->err.cap > TAIL_KEEP)
+        tail_free(&s->err);
 }
 
 /* Answers every waiting call with outcome (nothing of theirs ran). */
@@ -316,8 +322,14 @@ static void cmd_flush(struct pysession *s)
 
 static void on_cmd(void *ctx, int fd, short revents)
 {
-    (void)fd, (void)revents;
-    cmd_flush(ctx);
+    struct pysession *s = ctx;
+    (void)fd;
+    if (revents & (POLLERR | POLLHUP)) {   /* the reader is gone (poll says so even with
+                                            * no events asked): the reap follows */
+        fd_close(&s->cmd_fd);
+        return;
+    }
+    cmd_flush(s);
 }
 
 static int cmd_send(struct pysession *s, const char *frame, size_t len)
@@ -408,7 +420,12 @@ static void on_frame(struct pysession *s, const char *f, size_t len)
 {
     size_t max = len + 1 < LIMIT_PY_REPLY_TOKENS ? len + 1 : LIMIT_PY_REPLY_TOKENS;
     struct json_token *toks = malloc(max * sizeof *toks);
-    int n = toks ? json_parse(f, len, toks, (uint32_t)max, LIMIT_JSON_DEPTH) : -1;
+    int n = toks ? json_parse(f, len, toks, (uint32_t)max, LIMIT_JSON_DEPTH) : JSON_ERR_TOKENS;
+    if (n == JSON_ERR_TOKENS || n == JSON_ERR_DEPTH) {   /* valid, but more than we take */
+        free(toks);
+        reply_too_large(s);
+        return;
+    }
     if (n < 1 || toks[0].type != JSON_OBJECT) {
         free(toks);
         protocol_kill(s);
@@ -443,16 +460,37 @@ static void on_frame(struct pysession *s, const char *f, size_t len)
     dispatch(s);
 }
 
+/* The call's reply cannot be returned (too large, too many values): the code did run, so
+ * the call answers with its output, and the session goes on. */
+static void reply_too_large(struct pysession *s)
+{
+    if (s->state != PYS_BUSY || !s->cur) {
+        protocol_kill(s);
+        return;
+    }
+    out_drain(s);
+    s->state = PYS_IDLE;
+    s->deadline_us = 0;
+    s->last_used_us = util_mono_us();
+    s->last_used_ms = util_wall_ms();
+    call_answer(s, s->cur, PYS_TOO_LARGE, NULL, 0, NULL, 0);
+    dispatch(s);
+}
+
 static void on_rep(void *ctx, int fd, short revents)
 {
     struct pysession *s = ctx;
+    char chunk[LIMIT_PIPE_READ];
     (void)revents;
     for (;;) {
         ssize_t n;
+        size_t want = s->frame_len - s->frame_got;
         if (s->hdr_got < 4)
             n = read(fd, s->hdr + s->hdr_got, 4 - s->hdr_got);
-        else
-            n = read(fd, s->frame + s->frame_got, s->frame_len - s->frame_got);
+        else if (s->frame)
+            n = read(fd, s->frame + s->frame_got, want);
+        else   /* a reply too large to keep: read through it */
+            n = read(fd, chunk, want < sizeof chunk ? want : sizeof chunk);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -469,10 +507,6 @@ static void on_rep(void *ctx, int fd, short revents)
                            (size_t)s->hdr[2] << 8 | s->hdr[3];
             s->frame_got = 0;
             s->frame = s->frame_len <= LIMIT_PY_REPLY_BYTES ? malloc(s->frame_len + 1) : NULL;
-            if (!s->frame) {
-                protocol_kill(s);
-                break;
-            }
         } else {
             s->frame_got += (size_t)n;
         }
@@ -480,7 +514,10 @@ static void on_rep(void *ctx, int fd, short revents)
             char *f = s->frame;
             s->frame = NULL;
             s->hdr_got = 0;
-            on_frame(s, f, s->frame_len);
+            if (f)
+                on_frame(s, f, s->frame_len);
+            else
+                reply_too_large(s);
             free(f);
             if (s->rep_fd != fd)
                 break;   /* closed by a protocol kill */

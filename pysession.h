@@ -56,6 +56,8 @@ enum pysession_outcome {
     PYS_DELETED,       /* the session was deleted or expired before the call finished */
     PYS_SHUTDOWN,      /* the agent is stopping */
     PYS_PROTOCOL,      /* the driver sent something that is not a frame: killed */
+    PYS_TOO_LARGE,     /* the reply passed LIMIT_PY_REPLY_BYTES or _TOKENS: dropped, and the
+                        * session lives on (stdout/stderr are still given) */
 };
 
 /* What a finished call hands its front-end. Every pointer is valid during the callback. */

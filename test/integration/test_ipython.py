@@ -217,6 +217,17 @@ def test_rich_outputs_from_repr_methods(py):
     assert data["text/html"] == "<b>bold</b>" and data["application/json"] == {"a": [1, 2]}
 
 
+def test_outputs_too_large_to_return(py):
+    code = ("class J:\n"
+            "    def _repr_json_(self): return list(range(70000))\n"
+            "print('ran')\n"
+            "J()")
+    j = ipy(py, code, session="huge").json()
+    assert j["success"] is False and j["error"]["name"] == "OutputTooLarge"
+    assert j["stdout"] == "ran\n"
+    assert ok(py, "'alive'", session="huge")["execution_count"] == 2
+
+
 def test_display_inside_a_cell(py):
     code = ("class H:\n"
             "    def __init__(self, s): self.s = s\n"
