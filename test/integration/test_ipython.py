@@ -337,6 +337,18 @@ def test_calls_to_one_session_run_in_order(py):
     assert ok(py, "order", session="ord")["result"] == "['A', 'B', 'C', 'D']"
 
 
+def test_idempotency_key_runs_once(py):
+    ok(py, "runs = 0", session="idem")
+    body = {"code": "runs += 1\nruns", "session": "idem"}
+    h = {"Idempotency-Key": "ipy-once-1"}
+    first = py.post("/execute/ipython", body, headers=h)
+    again = py.post("/execute/ipython", body, headers=h)
+    assert first.status == again.status == 200
+    assert again.header("idempotent-replayed") == "true"
+    assert again.json()["result"] == first.json()["result"] == "1"
+    assert ok(py, "runs", session="idem")["result"] == "1"
+
+
 def test_client_leaving_does_not_stop_the_session(py):
     s = send(py, {"code": "import time\ntime.sleep(0.3)\nleft = 'done'", "session": "leave"})
     wait_for(lambda: sessions(py).get("leave", {}).get("execution_state") == "busy", "the call")
