@@ -217,6 +217,21 @@ def error_of(e):
     return {"name": type(e).__name__, "value": str(e), "traceback": "".join(te.format())}
 
 
+AWAIT = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)   # `await` at the top of a cell
+CO_COROUTINE = 0x80
+aio = {"loop": None}
+
+
+def run_code(code_obj):
+    """Runs compiled cell code; code that awaits runs on the session's own event loop."""
+    if not code_obj.co_flags & CO_COROUTINE:
+        return eval(code_obj, ns)
+    import asyncio
+    if aio["loop"] is None or aio["loop"].is_closed():
+        aio["loop"] = asyncio.new_event_loop()
+    return aio["loop"].run_until_complete(eval(code_obj, ns))
+
+
 def run_cell(code, filename):
     """Runs code as a REPL cell. Returns the value of a final expression (or None)."""
     if shell is not None:
@@ -226,10 +241,10 @@ def run_cell(code, filename):
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
-    exec(compile(tree, filename, "exec"), ns)
+    run_code(compile(tree, filename, "exec", flags=AWAIT))
     if last is None:
         return None
-    return eval(compile(last, filename, "eval"), ns)
+    return run_code(compile(last, filename, "eval", flags=AWAIT))
 
 
 def flush():

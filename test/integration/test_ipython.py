@@ -107,6 +107,13 @@ def test_result_is_the_repr_of_the_last_expression(py):
     assert ok(py, "_ = 5\nprint('p')")["stdout"] == "p\n"
 
 
+def test_top_level_await(py):
+    j = ok(py, "import asyncio\nasync def twice(x):\n    await asyncio.sleep(0)\n    return 2 * x\n"
+               "v = await twice(3)\nawait twice(v)", session="aw")
+    assert j["result"] == "12"
+    assert ok(py, "asyncio.run(twice(5))", session="aw")["result"] == "10"
+
+
 def test_error_with_traceback(py):
     r = ipy(py, "def f():\n    return 1 / 0\nf()")
     assert r.status == 200
