@@ -32,7 +32,7 @@ cp "$bin" build/bench/sandbox-agent
 out=${BENCH_OUT:-build/bench}
 mkdir -p "$out"
 uptime >&2
-BENCH_OUT=$out /usr/bin/python3 bench/ipython.py build/bench/sandbox-agent   # Python sessions (issue 19)
+case ",${BENCH_ONLY:-ipython}," in *,ipython,*) BENCH_OUT=$out /usr/bin/python3 bench/ipython.py build/bench/sandbox-agent ;; esac   # Python sessions (issue 19)
 BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
 if [ "${PUBLISH:-0}" = 1 ]; then
