@@ -232,6 +232,12 @@ def run_code(code_obj):
     return aio["loop"].run_until_complete(eval(code_obj, ns))
 
 
+def quiet(code):
+    """The last line ends in ';' (a comment after it allowed)."""
+    lines = [line for line in code.rstrip().splitlines() if line.strip()]
+    return bool(lines) and lines[-1].split("#")[0].rstrip().endswith(";")
+
+
 def run_cell(code, filename):
     """Runs code as a REPL cell. Returns the value of a final expression (or None)."""
     if shell is not None:
@@ -243,6 +249,9 @@ def run_cell(code, filename):
         last = ast.Expression(tree.body.pop().value)
     run_code(compile(tree, filename, "exec", flags=AWAIT))
     if last is None:
+        return None
+    if quiet(code):   # `plt.plot(x);` as in IPython: evaluated, not shown
+        run_code(compile(last, filename, "eval", flags=AWAIT))
         return None
     return run_code(compile(last, filename, "eval", flags=AWAIT))
 

@@ -105,6 +105,8 @@ def test_result_is_the_repr_of_the_last_expression(py):
     assert ok(py, "y = 3")["result"] is None
     assert ok(py, "None")["result"] is None
     assert ok(py, "_ = 5\nprint('p')")["stdout"] == "p\n"
+    assert ok(py, "q = 1\nq + 1;  # shown in IPython only without the ';'")["result"] is None
+    assert ok(py, "q")["result"] == "1"
 
 
 def test_top_level_await(py):
