@@ -86,6 +86,9 @@ $(DEBUG_BIN): $(SRCS) $(wildcard *.h) $(BEARLIB)
 	@gcc -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -iquote . -I$(BEARINC) $(AGENT_DEFS) \
 	    $(SRCS) $(BEARLIB) -lm -o $@
 
+# pysession.c carries pysession_driver.py (.incbin): rebuilt when the Python changes
+$(BUILD)/obj/pysession.o $(ASAN_BIN) $(DEBUG_BIN): pysession_driver.py
+
 $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(wildcard *.c *.h) $(BEARLIB)
 	@mkdir -p $(@D)
 	@$(UCC) $(FFLAGS) $< $(fuzz_$*_SRCS) -o $@

@@ -25,6 +25,7 @@
 #include "loop.h"
 #include "proc.h"
 #include "resolve.h"
+#include "pysession.h"
 #include "secret.h"
 #include "server.h"
 #include "util.h"
@@ -65,6 +66,8 @@ static const struct flag flags[] = {
     { "hook-timeout-ms", FLAG_LONG, CFG(hook_timeout_ms), "one webhook attempt's deadline (default 30000; tests)" },
     { "resolv-conf", FLAG_STR, CFG(resolv_conf), "nameservers for callback hosts (default /etc/resolv.conf)" },
     { "hosts-file", FLAG_STR, CFG(hosts_file), "host names for callbacks before DNS (default /etc/hosts)" },
+    { "python-sessions", FLAG_LONG, CFG(python_sessions), "Python sessions alive at once (default 8, at most 64)" },
+    { "python-idle", FLAG_LONG, CFG(python_idle_s), "seconds an unused Python session lives (default 1800)" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -129,6 +132,8 @@ static void config_defaults(struct config *cfg)
         .output_limit = LIMIT_OUTPUT_BYTES,
         .output_budget = LIMIT_OUTPUT_BUDGET,
         .grace_s = LIMIT_GRACE_S,
+        .python_sessions = LIMIT_PY_SESSIONS,
+        .python_idle_s = LIMIT_PY_IDLE_S,
     };
 }
 
@@ -373,6 +378,7 @@ static void stop_advance(struct agent *a)
         server_shutdown();
         proc_shutdown();
         hook_shutdown();
+        pysession_shutdown();   /* interpreters hold no work worth a grace: KILL now */
         int n = init_signal_all(SIGTERM, in_record_group, NULL);
         log_line("level=info event=shutdown phase=term grace_s=%ld others=%d", a->cfg.grace_s, n);
     } else if (a->stopping == 1) {
@@ -648,6 +654,9 @@ int main(int argc, char **argv)
     struct proc_limits pl = { a.cfg.max_running, a.cfg.max_records, (size_t)a.cfg.output_limit,
                               (size_t)a.cfg.output_budget, a.cfg.grace_s * 1000000 };
     proc_init(&pl);
+    struct pysession_limits pyl = { a.cfg.python_sessions, a.cfg.python_idle_s * 1000000,
+                                    (int64_t)LIMIT_PY_GRACE_MS * 1000, (size_t)a.cfg.output_limit };
+    pysession_init(&pyl);
     api_ops_init();
     log_init();
     hooks_init(&a);

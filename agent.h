@@ -29,6 +29,8 @@ struct config {
     const char *hosts_file;    /* webhooks: names before DNS (default /etc/hosts) */
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
+    long python_sessions;      /* Python interpreters alive at once (pysession.h) */
+    long python_idle_s;        /* an unused Python session ends after this long */
 };
 
 struct agent {

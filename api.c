@@ -8,6 +8,7 @@
 
 #include "api_ops.h"
 #include "api_proc.h"
+#include "api_python.h"
 #include "envset.h"
 #include "hook.h"
 #include "idem.h"
@@ -54,6 +55,10 @@ static const struct route routes[] = {
     { "GET", "/cache", api_cache_get, 0 },
     { "GET", "/cache/stats", api_cache_get, 0 },
     { "POST", "/cache/clear", api_cache_clear, 0 },
+    /* Python sessions (issue 19) */
+    { "POST", "/execute/ipython", api_python_execute, 0 },
+    { "GET", "/jupyter/sessions", api_python_sessions, 0 },
+    { "DELETE", "/jupyter/sessions/{id}", api_python_delete, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

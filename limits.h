@@ -99,5 +99,17 @@
 /* SDK parity (issue 12) */
 #define LIMIT_ENV_KEY_BYTES    1024         /* a key in DELETE /env/{key}: longer ones are no
                                              * name anyone sets (the path fits 8 KiB anyway) */
+/* Python sessions (pysession.c, api_python.c) */
+#define LIMIT_PY_SESSIONS      8            /* interpreters at once (--python-sessions): each
+                                             * holds 10-60 MB, more with data loaded */
+#define LIMIT_PY_IDLE_S        1800         /* a session unused this long ends (--python-idle) */
+#define LIMIT_PY_QUEUE         16           /* calls waiting per session; more get 429 */
+#define LIMIT_PY_TIMEOUT_S     60           /* default timeout of a call (the SDK's) */
+#define LIMIT_PY_GRACE_MS      3000         /* timeout's SIGINT -> kill and restart */
+#define LIMIT_PY_START_MS      30000        /* an interpreter must be ready within this (IPython
+                                             * imports take ~1 s, on a busy VM far more) */
+#define LIMIT_PY_REPLY_BYTES   (64u << 20)  /* one driver reply: figures travel as base64 */
+#define LIMIT_PY_REPLY_TOKENS  65536        /* values in one reply (a _repr_json_ is user data) */
+#define LIMIT_PY_FRAME_BYTES   (64u << 20)  /* one call frame: 8 MiB of code, escaped */
 
 #endif

@@ -46,6 +46,7 @@ static struct proc **live;        /* running records, dense, for the deadline sc
 static long nlive;
 static struct proc_counts counts;
 static proc_event_fn *observers[PROC_OBSERVERS];
+static proc_claim_fn *claimer;    /* children of other modules (proc_claim_children) */
 
 static void proc_finish(struct proc *p);
 
@@ -616,11 +617,16 @@ void proc_reap(void)
             ;   /* it has exited: this does not block */
         if (p)
             proc_exited(p, status);
-        else
+        else if (!claimer || !claimer(pid, status))
             counts.orphans_reaped++;
     }
     start_queued();
     evict();
+}
+
+void proc_claim_children(proc_claim_fn *fn)
+{
+    claimer = fn;
 }
 
 int64_t proc_tick(int64_t now)

@@ -112,6 +112,13 @@ int proc_forget(struct proc *p);
 
 /* SIGCHLD: reaps every child that exited (ours and adopted orphans). */
 void proc_reap(void);
+/* Children started outside proc.c (pysession.c's interpreters) would be reaped by
+ * proc_reap as adopted orphans, and their owner would never hear how they ended. The
+ * claimer is offered every reaped pid that is not a record's, with its wait status, and
+ * returns 1 when it was its child (else it counts as an orphan). One claimer; it must not
+ * call proc.h functions that change records. */
+typedef int proc_claim_fn(pid_t pid, int status);
+void proc_claim_children(proc_claim_fn *fn);
 /* Timeouts and escalations due by now. Returns the next deadline (monotonic us) or -1. */
 int64_t proc_tick(int64_t now_us);
 /* Shutdown: kill every group (TERM, KILL after grace) and end the queue. */

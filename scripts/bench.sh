@@ -32,11 +32,18 @@ cp "$bin" build/bench/sandbox-agent
 out=${BENCH_OUT:-build/bench}
 mkdir -p "$out"
 uptime >&2
-BENCH_OUT=$out /usr/bin/python3 bench/hooks.py build/bench/sandbox-agent >&2 || echo "bench: webhooks part failed" >&2   # issue 16: hooks.md
+# each feature's part: one line each, "BENCH_ONLY=a,b" runs only those parts
+part() {   # $1 name, then the command
+    name=$1
+    shift
+    case ",${BENCH_ONLY:-$name}," in *,"$name",*) "$@" >&2 || echo "bench: $name part failed" >&2 ;; esac
+}
+part hooks env BENCH_OUT="$out" /usr/bin/python3 bench/hooks.py build/bench/sandbox-agent     # issue 16
+part ipython env BENCH_OUT="$out" /usr/bin/python3 bench/ipython.py build/bench/sandbox-agent # issue 19
 BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
 if [ "${PUBLISH:-0}" = 1 ]; then
-    for f in results.md results.json ratios.svg footprint.svg container.md hooks.md; do
+    for f in results.md results.json ratios.svg footprint.svg container.md hooks.md ipython.md; do
         if [ -e "$out/$f" ]; then cp "$out/$f" bench/; fi
     done
     echo "bench: published $out into bench/" >&2
