@@ -22,6 +22,7 @@ struct config {
     long grace_s;
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
+    const char *files_root;    /* --files-root: file endpoints confined beneath it */
 };
 
 struct agent {

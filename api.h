@@ -9,6 +9,11 @@
 /* The server_handler: routes req (ctx is the struct agent). */
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep);
 
+/* The server's body hook (server_set_body_hook): uploads stream to disk, after the same
+ * routing and authorization as any request; every other body is buffered. */
+int api_body_hook(void *ctx, struct server_request *req, struct server_reply *rep,
+                  struct server_sink *sink);
+
 /* {"error": msg, "code": code, "request_id": ...} with status. */
 void api_error(const struct server_request *req, struct server_reply *rep, int status,
                const char *code, const char *msg);
