@@ -14,6 +14,7 @@
 #include "files.h"
 #include "json.h"
 #include "limits.h"
+#include "log.h"
 #include "multipart.h"
 #include "util.h"
 
@@ -403,12 +404,18 @@ static void put_entry(struct buf *b, const struct files_entry *e)
 
 int api_files_init(const struct agent *a)
 {
-    if (files_init(a->cfg.files_root, a->cfg.workdir, 0) < 0) {
+    /* a test knob: the O_NOFOLLOW walk that kernels before 5.6 get, on any kernel */
+    const char *walk = getenv("SANDBOX_AGENT_FILES_NO_OPENAT2");
+    int flags = walk && *walk && strcmp(walk, "0") != 0 ? FILES_NO_OPENAT2 : 0;
+    if (files_init(a->cfg.files_root, a->cfg.workdir, flags) < 0) {
         fprintf(stderr, "sandbox-agent: --files-root %s: %s\n",
                 a->cfg.files_root ? a->cfg.files_root : "/", strerror(errno));
         return -1;
     }
     server_set_body_hook(api_body_hook);
+    if (a->cfg.files_root)
+        log_line("level=info event=files root=\"%s\" confinement=%s", a->cfg.files_root,
+                 files_confinement());
     return 0;
 }
 

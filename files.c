@@ -523,6 +523,20 @@ long files_list(const char *path, int depth, size_t max, files_list_fn *fn, void
 
 /* ---- mkdir ---- */
 
+/* rel is not a directory: EEXIST when it is something else, ENOTDIR when a component
+ * on the way is a file. Returns -1. */
+static int mkdir_not_dir(const char *rel)
+{
+    const char *base;
+    struct stat st;
+    int pfd = open_parent(rel, &base);
+    int exists = pfd >= 0 && fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (pfd >= 0)
+        close(pfd);
+    errno = exists ? EEXIST : ENOTDIR;
+    return -1;
+}
+
 /* mkdir -p of rel beneath the base. *created when the last one was made here. */
 static int mkdir_rel(const char *rel, mode_t mode, int *created)
 {
@@ -532,8 +546,10 @@ static int mkdir_rel(const char *rel, mode_t mode, int *created)
         close(fd);
         return 0;
     }
+    if (errno == ENOTDIR)
+        return mkdir_not_dir(rel);
     if (errno != ENOENT)
-        return errno == ENOTDIR ? (errno = EEXIST, -1) : -1;
+        return -1;
     char buf[PATH_MAX];
     snprintf(buf, sizeof buf, "%s", rel);
     size_t n = strlen(buf);
@@ -564,7 +580,7 @@ static int mkdir_rel(const char *rel, mode_t mode, int *created)
     }
     fd = open_rel(rel, O_PATH | O_DIRECTORY, 0);   /* it exists, and is a directory */
     if (fd < 0)
-        return errno == ENOTDIR ? (errno = EEXIST, -1) : -1;
+        return errno == ENOTDIR ? mkdir_not_dir(rel) : -1;
     close(fd);
     return 0;
 }
