@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "decode.h"
 #include "files.h"
 #include "json.h"
 #include "limits.h"
@@ -176,85 +177,76 @@ static int parse_mode(const char *s, size_t n)
     return m <= 07777 ? m : -1;
 }
 
-/* A JSON body's fields for the files endpoints, decoded the same way for each (the shape
- * a table decoder fills: one struct, the first bad field named). */
+/* The JSON bodies of write, mkdir and move, decoded by table (decode.h) into one shape. */
 struct fields {
-    char path[PATH_MAX], to[PATH_MAX];
-    int has_path, has_to;
-    const char *content;       /* decoded content (malloc'd), content_len bytes */
-    size_t content_len;
-    int has_content;
-    int base64;
+    struct decode_bytes path, to, content;
+    int base64;                /* encoding */
     int overwrite;             /* -1: not given */
-    int mode;                  /* -1: not given */
+    const char *mode;          /* NULL: not given */
+    /* checked and converted by fields_check */
+    char from_path[PATH_MAX], to_path[PATH_MAX];
+    int mode_bits;             /* -1: not given */
 };
 
-/* The string member `key` (or its alias) decoded into out (PATH_MAX). 1 present, 0 absent,
- * -1 after answering 400. */
-static int json_path(const char *s, const struct json_token *t, const char *key,
-                     const char *alias, char *out, const struct server_request *req,
-                     struct server_reply *rep)
+#define FF(x) offsetof(struct fields, x)
+static const char *const encodings[] = { "utf-8", "utf8", "text", "base64", NULL };
+static const int encoding_is_b64[] = { 0, 0, 0, 1 };
+static const struct decode_field write_fields[] = {
+    { "path", .type = DECODE_BYTES, .off = FF(path), .flags = DECODE_REQUIRED },
+    { "content", .type = DECODE_BYTES, .off = FF(content), .flags = DECODE_REQUIRED },
+    { "encoding", .type = DECODE_ENUM, .off = FF(base64), .names = encodings,
+      .values = encoding_is_b64 },
+    { "overwrite", .type = DECODE_BOOL, .off = FF(overwrite), .def_int = -1 },
+    { "mode", .type = DECODE_SCALAR, .off = FF(mode) },
+};
+static const struct decode_field mkdir_fields[] = {
+    { "path", .type = DECODE_BYTES, .off = FF(path), .flags = DECODE_REQUIRED },
+    { "mode", .type = DECODE_SCALAR, .off = FF(mode) },
+};
+static const struct decode_field move_fields[] = {
+    { "from", { "source" }, .type = DECODE_BYTES, .off = FF(path), .flags = DECODE_REQUIRED },
+    { "to", { "destination" }, .type = DECODE_BYTES, .off = FF(to), .flags = DECODE_REQUIRED },
+    { "overwrite", .type = DECODE_BOOL, .off = FF(overwrite), .def_int = -1 },
+};
+static const struct decode_table write_table = DECODE_TABLE(write_fields);
+static const struct decode_table mkdir_table = DECODE_TABLE(mkdir_fields);
+static const struct decode_table move_table = DECODE_TABLE(move_fields);
+
+/* A path value into out (PATH_MAX): empty, a NUL or too long is INVALID_PATH. */
+static int path_check(const struct decode_bytes *v, const char *name, char *out,
+                      const struct server_request *req, struct server_reply *rep)
 {
-    int i = json_get(s, t, 0, key);
-    if (i < 0 && alias)
-        i = json_get(s, t, 0, alias);
-    if (i < 0 || t[i].type == JSON_NULL)
+    if (!v->p)
         return 0;
-    char msg[96];
-    if (t[i].type != JSON_STRING) {
-        snprintf(msg, sizeof msg, "%s must be a string", key);
-        answer_error(req, rep, 400, "INVALID_REQUEST", msg, NULL);
-        return -1;
-    }
-    char *tmp = malloc(t[i].len + 1);
-    size_t n = tmp ? json_str_decode(s, &t[i], tmp) : 0;
-    int ok = tmp && n > 0 && n < PATH_MAX && !memchr(tmp, 0, n);
-    if (ok) {
-        memcpy(out, tmp, n);
-        out[n] = 0;
-    }
-    free(tmp);
-    if (!ok) {
-        snprintf(msg, sizeof msg, "invalid %s: empty, a NUL, or over PATH_MAX bytes", key);
+    if (v->len == 0 || v->len >= PATH_MAX || memchr(v->p, 0, v->len)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "invalid %s: empty, a NUL, or over PATH_MAX bytes", name);
         answer_error(req, rep, 400, "INVALID_PATH", msg, NULL);
         return -1;
     }
-    return 1;
+    memcpy(out, v->p, v->len + 1);
+    return 0;
 }
 
-static int json_flag(const char *s, const struct json_token *t, const char *key, int *out,
-                     const struct server_request *req, struct server_reply *rep)
+/* Decodes req's body by t into f (strings in ar) and checks paths and mode. Returns 0, or
+ * -1 after answering. */
+static int fields_decode(struct server_request *req, struct server_reply *rep,
+                         const struct decode_table *t, struct decode_arena *ar, struct fields *f)
 {
-    int i = json_get(s, t, 0, key);
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    if (t[i].type != JSON_TRUE && t[i].type != JSON_FALSE) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "%s must be true or false", key);
-        answer_error(req, rep, 400, "INVALID_REQUEST", msg, NULL);
+    memset(f, 0, offsetof(struct fields, from_path));   /* fields t does not name */
+    if (api_decode_body(req, rep, t, ar, f, NULL) < 0)
         return -1;
-    }
-    *out = t[i].type == JSON_TRUE;
-    return 1;
-}
-
-/* mode: "0644" or a number whose digits are read as octal (644). */
-static int json_mode(const char *s, const struct json_token *t, int *out,
-                     const struct server_request *req, struct server_reply *rep)
-{
-    int i = json_get(s, t, 0, "mode");
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    int m = -1;
-    if ((t[i].type == JSON_STRING || t[i].type == JSON_NUMBER) && t[i].len < 8)
-        m = parse_mode(s + t[i].start, t[i].len);
-    if (m < 0) {
+    f->from_path[0] = f->to_path[0] = 0;
+    f->mode_bits = -1;
+    if (path_check(&f->path, t == &move_table ? "from" : "path", f->from_path, req, rep) < 0 ||
+        path_check(&f->to, "to", f->to_path, req, rep) < 0)
+        return -1;
+    if (f->mode && (f->mode_bits = parse_mode(f->mode, strlen(f->mode))) < 0) {
         answer_error(req, rep, 400, "INVALID_REQUEST",
-                     "mode must be octal permission bits such as \"0644\"", NULL);
+                     "mode must be octal permission bits such as \"0644\"", f->from_path);
         return -1;
     }
-    *out = m;
-    return 1;
+    return 0;
 }
 
 /* ---- base64 and UTF-8 ---- */
@@ -402,29 +394,29 @@ static void put_entry(struct buf *b, const struct files_entry *e)
 
 /* ---- setup ---- */
 
-int api_files_init(const struct agent *a)
+int api_files_init(const char *root, const char *workdir)
 {
     /* a test knob: the O_NOFOLLOW walk that kernels before 5.6 get, on any kernel */
     const char *walk = getenv("SANDBOX_AGENT_FILES_NO_OPENAT2");
     int flags = walk && *walk && strcmp(walk, "0") != 0 ? FILES_NO_OPENAT2 : 0;
-    if (files_init(a->cfg.files_root, a->cfg.workdir, flags) < 0) {
-        fprintf(stderr, "sandbox-agent: --files-root %s: %s\n",
-                a->cfg.files_root ? a->cfg.files_root : "/", strerror(errno));
+    if (files_init(root, workdir, flags) < 0) {
+        fprintf(stderr, "sandbox-agent: --files-root %s: %s\n", root ? root : "/",
+                strerror(errno));
         return -1;
     }
     server_set_body_hook(api_body_hook);
-    if (a->cfg.files_root)
-        log_line("level=info event=files root=\"%s\" confinement=%s", a->cfg.files_root,
+    if (root)
+        log_line("level=info event=files root=\"%s\" confinement=%s", root,
                  files_confinement());
     return 0;
 }
 
 /* ---- read and download ---- */
 
-int api_files_read(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_read(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                    const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     char path[PATH_MAX], enc[16] = "utf-8";
     if (need_query_path(req, rep, path) < 0)
         return 0;
@@ -569,10 +561,10 @@ static void put_disposition(struct buf *h, const char *name)
     buf_puts(h, "\r\n");
 }
 
-int api_files_download(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_download(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                        const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
@@ -623,75 +615,6 @@ int api_files_download(struct agent *a, struct server_request *req, struct serve
 
 /* ---- write ---- */
 
-/* Decodes the write/mkdir/move body into f. Returns 0, or -1 after answering. */
-static int decode_fields(struct server_request *req, struct server_reply *rep, struct fields *f)
-{
-    memset(f, 0, offsetof(struct fields, content));
-    f->content = NULL;
-    f->has_content = 0;
-    f->base64 = 0;
-    f->overwrite = -1;
-    f->mode = -1;
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
-        return -1;
-    const char *s = req->body_len ? req->body : "{}";
-    int rc = -1, r;
-    if ((r = json_path(s, t, "path", NULL, f->path, req, rep)) < 0)
-        goto out;
-    f->has_path = r;
-    if ((r = json_path(s, t, "from", "source", f->path, req, rep)) < 0)
-        goto out;
-    f->has_path |= r;
-    if ((r = json_path(s, t, "to", "destination", f->to, req, rep)) < 0)
-        goto out;
-    f->has_to = r;
-    if (json_flag(s, t, "overwrite", &f->overwrite, req, rep) < 0 ||
-        json_mode(s, t, &f->mode, req, rep) < 0)
-        goto out;
-    int e = json_get(s, t, 0, "encoding");
-    if (e >= 0 && t[e].type == JSON_STRING) {
-        if (t[e].len == 6 && !strncasecmp(s + t[e].start, "base64", 6))
-            f->base64 = 1;
-        else if (!(t[e].len == 5 && !strncasecmp(s + t[e].start, "utf-8", 5)) &&
-                 !(t[e].len == 4 && !strncasecmp(s + t[e].start, "utf8", 4))) {
-            answer_error(req, rep, 400, "INVALID_REQUEST", "encoding must be utf-8 or base64",
-                         NULL);
-            goto out;
-        }
-    }
-    int c = json_get(s, t, 0, "content");
-    if (c >= 0 && t[c].type != JSON_NULL) {
-        if (t[c].type != JSON_STRING) {
-            answer_error(req, rep, 400, "INVALID_REQUEST", "content must be a string", NULL);
-            goto out;
-        }
-        char *d = malloc(t[c].len + 1);
-        if (!d) {
-            answer_errno(req, rep, ENOMEM, NULL);
-            goto out;
-        }
-        size_t n = json_str_decode(s, &t[c], d);
-        if (f->base64) {
-            long k = b64_decode(d, n);
-            if (k < 0) {
-                free(d);
-                answer_error(req, rep, 400, "INVALID_REQUEST", "content is not valid base64",
-                             f->path);
-                goto out;
-            }
-            n = (size_t)k;
-        }
-        f->content = d;
-        f->content_len = n;
-        f->has_content = 1;
-    }
-    rc = 0;
-out:
-    free(t);
-    return rc;
-}
-
 static void answer_written(struct server_reply *rep, const char *path, uint64_t size,
                            const char *what)
 {
@@ -710,32 +633,46 @@ static void answer_written(struct server_reply *rep, const char *path, uint64_t 
     buf_putc(b, '}');
 }
 
-int api_files_write(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_write(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     struct fields f;
-    if (decode_fields(req, rep, &f) < 0)
+    struct decode_arena ar;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
+        answer_errno(req, rep, ENOMEM, NULL);
         return 0;
-    if (!f.has_path) {
-        answer_error(req, rep, 400, "MISSING_PARAMETER", "path is required", NULL);
-        goto out;
     }
-    if (!f.has_content) {
-        answer_error(req, rep, 400, "MISSING_PARAMETER", "content is required", f.path);
+    if (fields_decode(req, rep, &write_table, &ar, &f) < 0)
         goto out;
+    size_t n = f.content.len;
+    if (f.base64) {   /* decoded in place: the arena's copy is ours */
+        long k = b64_decode((char *)f.content.p, n);
+        if (k < 0) {
+            answer_error(req, rep, 400, "INVALID_REQUEST", "content is not valid base64",
+                         f.from_path);
+            goto out;
+        }
+        n = (size_t)k;
     }
     struct files_writer w;
     char abs[PATH_MAX];
-    if (files_writer_open(&w, f.path) < 0 ||
-        (files_writer_write(&w, f.content, f.content_len) < 0 && (files_writer_abort(&w), 1)) ||
-        files_writer_commit(&w, NULL, f.mode, f.overwrite != 0, abs) < 0) {
-        answer_errno(req, rep, errno, f.path);
+    if (files_writer_open(&w, f.from_path) < 0) {
+        answer_errno(req, rep, errno, f.from_path);
         goto out;
     }
-    answer_written(rep, abs, f.content_len, "file written");
+    if (files_writer_write(&w, f.content.p, n) < 0) {
+        files_writer_abort(&w);
+        answer_errno(req, rep, errno, f.from_path);
+        goto out;
+    }
+    if (files_writer_commit(&w, NULL, f.mode_bits, f.overwrite != 0, abs) < 0) {
+        answer_errno(req, rep, errno, f.from_path);
+        goto out;
+    }
+    answer_written(rep, abs, n, "file written");
 out:
-    free((void *)f.content);
+    decode_arena_close(&ar);
     return 0;
 }
 
@@ -913,10 +850,10 @@ static void upload_end(void *ctx, struct server_reply *rep)
     upload_free(u);
 }
 
-int api_files_upload_stream(struct agent *a, struct server_request *req,
+int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
                             struct server_reply *rep, struct server_sink *sink)
 {
-    (void)a;
+    (void)c;
     struct upload *u = calloc(1, sizeof *u);
     if (!u) {
         answer_errno(req, rep, ENOMEM, NULL);
@@ -980,10 +917,10 @@ int api_files_upload_stream(struct agent *a, struct server_request *req,
 }
 
 /* A body-less upload (no Content-Length, no chunked): an empty file at ?path=. */
-int api_files_upload(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_upload(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                      const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
@@ -1010,7 +947,7 @@ static int list_one(void *ctx, const struct files_entry *e)
     return b->failed ? -1 : 0;
 }
 
-int api_files_list(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_list(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                    const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
@@ -1019,7 +956,7 @@ int api_files_list(struct agent *a, struct server_request *req, struct server_re
     if (r < 0)
         return 0;
     if (r == 0)
-        snprintf(path, sizeof path, "%s", a->cfg.workdir);
+        snprintf(path, sizeof path, "%s", c->workdir);
     long depth = 1;
     if (http_query_get(req->query, req->query_len, "depth", depth_s, sizeof depth_s) >= 0) {
         char *end;
@@ -1048,10 +985,10 @@ int api_files_list(struct agent *a, struct server_request *req, struct server_re
     return 0;
 }
 
-int api_files_exists(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_exists(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                      const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
@@ -1070,10 +1007,10 @@ int api_files_exists(struct agent *a, struct server_request *req, struct server_
     return 0;
 }
 
-int api_files_stat(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_stat(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                    const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
@@ -1090,10 +1027,10 @@ int api_files_stat(struct agent *a, struct server_request *req, struct server_re
 
 /* ---- remove, mkdir, move ---- */
 
-int api_files_remove(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_remove(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                      const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
@@ -1116,65 +1053,68 @@ int api_files_remove(struct agent *a, struct server_request *req, struct server_
     return 0;
 }
 
-int api_files_mkdir(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_mkdir(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     struct fields f;
-    if (decode_fields(req, rep, &f) < 0)
-        return 0;
-    free((void *)f.content);
-    if (!f.has_path) {
-        answer_error(req, rep, 400, "MISSING_PARAMETER", "path is required", NULL);
+    struct decode_arena ar;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
+        answer_errno(req, rep, ENOMEM, NULL);
         return 0;
     }
     int created;
-    if (files_mkdir(f.path, f.mode >= 0 ? (mode_t)f.mode : 0755, &created) < 0) {
-        answer_errno(req, rep, errno, f.path);
-        return 0;
+    if (fields_decode(req, rep, &mkdir_table, &ar, &f) < 0)
+        goto out;
+    if (files_mkdir(f.from_path, f.mode_bits >= 0 ? (mode_t)f.mode_bits : 0755, &created) < 0) {
+        answer_errno(req, rep, errno, f.from_path);
+        goto out;
     }
     struct buf *b = &rep->body;
     buf_putc(b, '{');
     json_put_key(b, "success");
     json_put_bool(b, 1);
     json_put_key(b, "path");
-    json_put_cstr(b, f.path);
+    json_put_cstr(b, f.from_path);
     json_put_key(b, "created");
     json_put_bool(b, created);
     buf_putc(b, '}');
+out:
+    decode_arena_close(&ar);
     return 0;
 }
 
-int api_files_move(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_files_move(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                    const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     struct fields f;
-    if (decode_fields(req, rep, &f) < 0)
-        return 0;
-    free((void *)f.content);
-    if (!f.has_path || !f.has_to) {
-        answer_error(req, rep, 400, "MISSING_PARAMETER",
-                     "from and to are required (or source and destination)", NULL);
+    struct decode_arena ar;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
+        answer_errno(req, rep, ENOMEM, NULL);
         return 0;
     }
-    if (files_move(f.path, f.to, f.overwrite > 0) < 0) {
+    if (fields_decode(req, rep, &move_table, &ar, &f) < 0)
+        goto out;
+    if (files_move(f.from_path, f.to_path, f.overwrite > 0) < 0) {
         int err = errno;
         struct files_entry *e = malloc(sizeof *e);
         /* name the side that failed: a missing source, or the destination */
-        int src_ok = e && files_stat(f.path, e) == 0;
+        int src_ok = e && files_stat(f.from_path, e) == 0;
         free(e);
-        answer_errno(req, rep, err, src_ok ? f.to : f.path);
-        return 0;
+        answer_errno(req, rep, err, src_ok ? f.to_path : f.from_path);
+        goto out;
     }
     struct buf *b = &rep->body;
     buf_putc(b, '{');
     json_put_key(b, "success");
     json_put_bool(b, 1);
     json_put_key(b, "from");
-    json_put_cstr(b, f.path);
+    json_put_cstr(b, f.from_path);
     json_put_key(b, "to");
-    json_put_cstr(b, f.to);
+    json_put_cstr(b, f.to_path);
     buf_putc(b, '}');
+out:
+    decode_arena_close(&ar);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "decode.h"
 #include "envset.h"
 #include "json.h"
 #include "limits.h"
@@ -89,83 +90,33 @@ static int answer_env(struct server_request *req, struct server_reply *rep)
     return 0;
 }
 
-/* Decodes env_vars into "K=V" strings in strs (kv[i] point into it). Returns the count, or
- * -1 after answering 400. */
-static long decode_env_vars(const char *s, const struct json_token *t, int obj, char **kv,
-                            char *strs, struct server_request *req, struct server_reply *rep)
-{
-    char msg[160];
-    size_t off = 0;
-    long n = 0;
-    for (uint32_t k = 0, e = (uint32_t)obj + 1; k < t[obj].size; k++, e = t[e + 1].next) {
-        char *key = strs + off;
-        size_t klen = json_str_decode(s, &t[e], key);
-        if (!envset_key_ok(key, klen)) {
-            snprintf(msg, sizeof msg, "env keys must be non-empty, without '=' or NUL "
-                     "(got '%.*s')", (int)(klen < 64 ? klen : 64), key);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            return -1;
-        }
-        if (t[e + 1].type != JSON_STRING) {
-            snprintf(msg, sizeof msg, "env value of '%.*s' must be a string",
-                     (int)(klen < 64 ? klen : 64), key);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            return -1;
-        }
-        key[klen] = '=';
-        char *val = key + klen + 1;
-        size_t vlen = json_str_decode(s, &t[e + 1], val);
-        if (memchr(val, 0, vlen)) {
-            snprintf(msg, sizeof msg, "env value of '%.*s' must not contain NUL",
-                     (int)(klen < 64 ? klen : 64), key);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            return -1;
-        }
-        val[vlen] = 0;
-        off += klen + vlen + 2;
-        kv[n++] = key;
-    }
-    return n;
-}
+/* PUT /env and PATCH /env: {env_vars, merge?} */
+struct env_req {
+    int merge;                  /* -1: not given */
+    struct decode_map vars;
+};
+#define ENV(x) offsetof(struct env_req, x)
+static const struct decode_field env_fields[] = {
+    { "merge", .type = DECODE_BOOL, .off = ENV(merge), .def_int = -1 },
+    { "env_vars", .type = DECODE_MAP, .off = ENV(vars),
+      .flags = DECODE_REQUIRED | DECODE_ENV | DECODE_TOO_LARGE_413, .max = LIMIT_ENV_VARS },
+};
+static const struct decode_table env_table = DECODE_TABLE(env_fields);
 
 /* PUT replaces and PATCH merges, unless the body's "merge" says otherwise. */
 static int env_update(struct server_request *req, struct server_reply *rep, int replace)
 {
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
-        return 0;
-    const char *s = req->body_len ? req->body : "{}";
-    char **kv = NULL, *strs = NULL;
-    int i = json_get(s, t, 0, "env_vars"), m = json_get(s, t, 0, "merge");
-    if (m >= 0 && t[m].type != JSON_NULL && t[m].type != JSON_TRUE && t[m].type != JSON_FALSE) {
-        api_error(req, rep, 400, "INVALID_REQUEST", "'merge' must be a boolean");
-        goto done;
-    }
-    if (m >= 0 && t[m].type != JSON_NULL)
-        replace = t[m].type == JSON_FALSE;
-    if (i < 0 || t[i].type == JSON_NULL) {
-        api_error(req, rep, 400, "MISSING_PARAMETER", "'env_vars' is required");
-        goto done;
-    }
-    if (t[i].type != JSON_OBJECT) {
-        api_error(req, rep, 400, "INVALID_REQUEST", "'env_vars' must be an object of strings");
-        goto done;
-    }
-    if (t[i].size > LIMIT_ENV_VARS) {
-        api_error(req, rep, 413, "PAYLOAD_TOO_LARGE", "'env_vars' has more than 1024 variables");
-        goto done;
-    }
-    /* decoding never grows a string; each pair adds '=' and a NUL */
-    kv = malloc((t[i].size + 1) * sizeof *kv);
-    strs = malloc(req->body_len + 2 * (size_t)t[i].size + 1);
-    if (!kv || !strs) {
+    struct decode_arena ar;
+    struct env_req q;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
-        goto done;
+        return 0;
     }
-    long n = decode_env_vars(s, t, i, kv, strs, req, rep);
-    if (n < 0)
+    if (api_decode_body(req, rep, &env_table, &ar, &q, NULL) < 0)
         goto done;
-    int rc = envset_update(kv, (size_t)n, replace);
+    if (q.merge >= 0)
+        replace = !q.merge;
+    int rc = envset_update(q.vars.env, q.vars.n, replace);
     if (rc == ENVSET_E_COUNT)
         api_error(req, rep, 413, "PAYLOAD_TOO_LARGE",
                   "the agent environment would hold more than 1024 variables");
@@ -177,37 +128,35 @@ static int env_update(struct server_request *req, struct server_reply *rep, int 
     else
         answer_env(req, rep);
 done:
-    free(kv);
-    free(strs);
-    free(t);
+    decode_arena_close(&ar);
     return 0;
 }
 
-int api_env_get(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_env_get(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                 const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     return answer_env(req, rep);
 }
 
-int api_env_put(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_env_put(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                 const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     return env_update(req, rep, 1);
 }
 
-int api_env_patch(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_env_patch(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                   const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     return env_update(req, rep, 0);
 }
 
-int api_env_delete(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_env_delete(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                    const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     envset_clear();
     return answer_env(req, rep);
 }
@@ -225,16 +174,16 @@ struct figures {
     struct sysinfo_disk disk;
 };
 
-static void gather(const struct agent *a, struct figures *f)
+static void gather(const struct api_ctx *c, struct figures *f)
 {
     int64_t now = util_mono_us();
-    f->uptime_s = (now - a->start_mono_us) / 1000000;
+    f->uptime_s = (now - c->start_mono_us) / 1000000;
     f->rq = metrics_get();
     f->errors = f->rq->by_class[4] + f->rq->by_class[5];
     proc_counts(&f->pc);
     sysinfo_cpu_read(&f->cpu, now);
     sysinfo_mem_read(&f->mem);
-    sysinfo_disk_read(a->cfg.workdir, &f->disk);
+    sysinfo_disk_read(c->workdir, &f->disk);
 }
 
 static double percent(uint64_t part, uint64_t whole)
@@ -254,12 +203,12 @@ static void put_num(struct buf *b, const char *key, double v)
     json_put_num(b, v, 3);
 }
 
-int api_metrics_snapshot(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_metrics_snapshot(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                          const char *param, size_t param_len)
 {
     (void)req, (void)param, (void)param_len;
     struct figures f;
-    gather(a, &f);
+    gather(c, &f);
     struct buf *b = &rep->body;
     char now[25];
     util_rfc3339(util_wall_ms(), now);
@@ -306,7 +255,7 @@ int api_metrics_snapshot(struct agent *a, struct server_request *req, struct ser
     put_num(b, "usage_percent", percent(f.mem.used, f.mem.total));
     buf_puts(b, "},\"disk\":{");
     json_put_key(b, "path");
-    json_put_cstr(b, a->cfg.workdir);
+    json_put_cstr(b, c->workdir);
     put_u64(b, "total", f.disk.total);
     put_u64(b, "used", f.disk.used);
     put_u64(b, "free", f.disk.free);
@@ -411,18 +360,18 @@ static void prom_system(struct buf *b, const struct figures *f)
              (double)f->disk.free, -1);
 }
 
-int api_metrics_prometheus(struct agent *a, struct server_request *req,
+int api_metrics_prometheus(const struct api_ctx *c, struct server_request *req,
                            struct server_reply *rep, const char *param, size_t param_len)
 {
     (void)req, (void)param, (void)param_len;
     struct figures f;
-    gather(a, &f);
+    gather(c, &f);
     struct buf *b = &rep->body;
     rep->content_type = PROM_TYPE;
     prom_head(b, "info", "gauge", "Version and build of the agent.");
     buf_puts(b, "sandbox_agent_info{version=\"" AGENT_VERSION "\",build=\"" AGENT_BUILD "\"} 1\n");
     prom_one(b, "start_time_seconds", "gauge", "Unix time the agent started.",
-             (double)(a->start_wall_ms / 1000), -1);
+             (double)(c->start_wall_ms / 1000), -1);
     prom_one(b, "uptime_seconds", "gauge", "Seconds since the agent started.",
              (double)f.uptime_s, -1);
     prom_requests(b, f.rq);
@@ -432,7 +381,7 @@ int api_metrics_prometheus(struct agent *a, struct server_request *req,
     prom_one(b, "env_vars", "gauge", "Variables in the agent-held environment.",
              (double)envset_count(), -1);
     prom_one(b, "secret_rotations_total", "counter", "SIGHUP secret reloads that took effect.",
-             (double)a->secret_rotations, -1);
+             (double)c->keys->rotations, -1);
     prom_system(b, &f);
     return 0;
 }
@@ -462,10 +411,10 @@ static void put_sys_proc(struct buf *b, const struct sysinfo_proc *p, const char
     buf_putc(b, '}');
 }
 
-int api_system_processes(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_system_processes(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                          const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     DIR *d = opendir("/proc");
     char *passwd = malloc(LIMIT_PASSWD_BYTES);
     struct sysinfo_proc *p = malloc(sizeof *p);
