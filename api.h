@@ -45,6 +45,10 @@ int api_handle(void *ctx, struct server_request *req, struct server_reply *rep);
 int api_body_hook(void *ctx, struct server_request *req, struct server_reply *rep,
                   struct server_sink *sink);
 
+/* The server's reply observer (server_on_reply): keeps answers to Idempotency-Key
+ * requests so a repeat gets the first answer (idem.h). */
+void api_on_reply(uint64_t token, const struct server_reply *rep);
+
 /* {"error": msg, "message": msg, "code": code, "request_id": ...} with status. */
 void api_error(const struct server_request *req, struct server_reply *rep, int status,
                const char *code, const char *msg);
