@@ -28,5 +28,6 @@ mkdir -p build/bench
 cp "$bin" build/bench/sandbox-agent
 
 uptime >&2
+bench/files.sh build/bench/sandbox-agent >&2 || echo "bench: the files part failed (bench/files.md not updated)" >&2
 BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof exec /usr/bin/python3 bench/bench.py \
     build/bench/sandbox-agent
