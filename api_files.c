@@ -352,36 +352,77 @@ static const char *type_name(enum files_type t)
     return names[t];
 }
 
-#define LIT(b, s) buf_append((b), (s), sizeof(s) - 1)
+/* Appends literal text to a char cursor. */
+#define PUT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) += sizeof(lit) - 1)
 
-/* One entry, both field spellings. Written with few appends of literal runs: a 10 000-entry
- * listing calls this 10 000 times, and per-key helpers were a quarter of its CPU time. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char t[20];
+    int n = 0;
+    do
+        t[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *p++ = t[--n];
+    return p;
+}
+
+/* One entry, both field spellings. The fixed parts are assembled in a local line and
+ * appended once, the names through json_put_cstr (escaping): a 10 000-entry listing calls
+ * this 10 000 times, and printf-style formatting was most of its user time. */
 static void put_entry(struct buf *b, const struct files_entry *e)
 {
     static const char *const bools[] = { "false", "true" };
-    char perm[10], when[25], num[160];
-    files_perm_string(e->mode, perm);
-    util_rfc3339(e->mtime_ms, when);
+    char line[256], when[25], *p = line;
     int isdir = e->type == FILES_DIR;
-    LIT(b, "{\"name\":");
+    PUT(p, "{\"name\":");
+    buf_append(b, line, (size_t)(p - line));
     json_put_cstr(b, e->name);
-    LIT(b, ",\"path\":");
+    p = line;
+    PUT(p, ",\"path\":");
+    buf_append(b, line, (size_t)(p - line));
     json_put_cstr(b, e->path);
-    int n = snprintf(num, sizeof num, ",\"size\":%" PRIu64 ",\"type\":\"%s\",\"is_dir\":%s",
-                     e->size, type_name(e->type), bools[isdir]);
-    buf_append(b, num, (size_t)n);
-    n = snprintf(num, sizeof num, ",\"is_directory\":%s,\"is_file\":%s,\"is_symlink\":%s",
-                 bools[isdir], bools[e->type == FILES_FILE], bools[e->type == FILES_SYMLINK]);
-    buf_append(b, num, (size_t)n);
-    LIT(b, ",\"symlink_target\":");
-    json_put_cstr(b, e->type == FILES_SYMLINK ? e->target : NULL);
-    n = snprintf(num, sizeof num, ",\"modified\":\"%s\",\"modified_time\":\"%s\"", when, when);
-    buf_append(b, num, (size_t)n);
-    n = snprintf(num, sizeof num, ",\"permissions\":\"%s\",\"mode\":\"%04o\",\"owner\":", perm,
-                 e->mode);
-    buf_append(b, num, (size_t)n);
+    p = line;
+    PUT(p, ",\"size\":");
+    p = put_u64(p, e->size);
+    PUT(p, ",\"type\":\"");
+    const char *tn = type_name(e->type);
+    memcpy(p, tn, strlen(tn));
+    p += strlen(tn);
+    PUT(p, "\",\"is_dir\":");
+    p = stpcpy(p, bools[isdir]);
+    PUT(p, ",\"is_directory\":");
+    p = stpcpy(p, bools[isdir]);
+    PUT(p, ",\"is_file\":");
+    p = stpcpy(p, bools[e->type == FILES_FILE]);
+    PUT(p, ",\"is_symlink\":");
+    p = stpcpy(p, bools[e->type == FILES_SYMLINK]);
+    PUT(p, ",\"symlink_target\":");
+    if (e->type != FILES_SYMLINK)
+        PUT(p, "null");
+    buf_append(b, line, (size_t)(p - line));
+    if (e->type == FILES_SYMLINK)
+        json_put_cstr(b, e->target);
+    p = line;
+    util_rfc3339(e->mtime_ms, when);
+    PUT(p, ",\"modified\":\"");
+    memcpy(p, when, 24);
+    p += 24;
+    PUT(p, "\",\"modified_time\":\"");
+    memcpy(p, when, 24);
+    p += 24;
+    PUT(p, "\",\"permissions\":\"");
+    files_perm_string(e->mode, p);
+    p += 9;
+    PUT(p, "\",\"mode\":\"");
+    for (int sh = 9; sh >= 0; sh -= 3)
+        *p++ = (char)('0' + (e->mode >> sh & 7));
+    PUT(p, "\",\"owner\":");
+    buf_append(b, line, (size_t)(p - line));
     json_put_cstr(b, e->owner);
-    LIT(b, ",\"group\":");
+    p = line;
+    PUT(p, ",\"group\":");
+    buf_append(b, line, (size_t)(p - line));
     json_put_cstr(b, e->group);
     buf_putc(b, '}');
 }

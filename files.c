@@ -377,7 +377,14 @@ static int listing_add(struct listing *l, const char *prefix, const char *name)
         l->cap = cap;
     }
     l->offs[l->n++] = l->len;
-    l->len += (size_t)sprintf(l->names + l->len, "%s%s%s", prefix, *prefix ? "/" : "", name) + 1;
+    char *p = l->names + l->len;
+    size_t pl = strlen(prefix), nl = strlen(name);
+    memcpy(p, prefix, pl);
+    p += pl;
+    if (pl)
+        *p++ = '/';
+    memcpy(p, name, nl + 1);
+    l->len += (size_t)(p - (l->names + l->len)) + nl + 1;
     return 0;
 }
 
@@ -497,14 +504,21 @@ long files_list(const char *path, int depth, size_t max, files_list_fn *fn, void
     long given = 0;
     struct files_entry *e = malloc(sizeof *e);
     int rc = e ? 0 : -1;
+    size_t alen = strlen(abs);
+    if (e) {
+        memcpy(e->path, abs, alen);
+        if (abs[1])
+            e->path[alen++] = '/';
+    }
     for (size_t i = 0; e && i < l.n; i++) {
         const char *name = l.names + l.offs[i];
         struct stat st;
         if (stat_below(keep, name, &st) < 0)
             continue;   /* gone since readdir */
-        int w = snprintf(e->path, sizeof e->path, "%s%s%s", abs, abs[1] ? "/" : "", name);
-        if (w < 0 || (size_t)w >= sizeof e->path)
+        size_t nl = strlen(name);
+        if (alen + 1 + nl >= sizeof e->path)
             continue;   /* deeper than PATH_MAX from the top: not nameable */
+        memcpy(e->path + alen, name, nl + 1);   /* abs and its '/' are already there */
         entry_fill(e, &st, keep, name);
         if (fn(ctx, e) < 0) {
             rc = -1;
