@@ -22,6 +22,9 @@
 #define SANDBOX_FILES_H
 #include <limits.h>
 #include <stddef.h>
+#ifndef PATH_MAX   /* the glibc debug build's <limits.h> reaches ours (-iquote .), not glibc's */
+#define PATH_MAX 4096
+#endif
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
