@@ -668,3 +668,33 @@ def test_files_root_missing_refuses_start(tmp_path):
                         "--listen", "127.0.0.1:0", "--workdir", str(tmp_path),
                         "--files-root", str(tmp_path / "nope")], capture_output=True, timeout=10)
     assert p.returncode == 2 and b"--files-root" in p.stderr
+
+
+def test_no_descriptor_left_behind(files_agent):
+    """Downloads cut off mid-body, uploads cut off, refused and completed ones: the agent's
+    descriptors come back to where they were."""
+    a = files_agent
+    with open(os.path.join(a.workdir, "d.bin"), "wb") as f:
+        f.write(os.urandom(8 << 20))
+    assert a.get("/health", token=False).status == 200
+    fds = lambda: len(os.listdir(f"/proc/{a.proc.pid}/fd"))
+    before = fds()
+    tok = a.token()
+    for _ in range(5):
+        s = a.connect()
+        s.sendall(f"GET /files/download?path=d.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\n\r\n".encode())
+        s.recv(1000)
+        s.close()   # mid-body
+        s = a.connect()
+        s.sendall(f"PUT /files/upload?path=u.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\n"
+                  "Content-Length: 1000000\r\n\r\n".encode() + b"x" * 1000)
+        s.close()
+        assert a.request("PUT", "/files/upload" + q("ok.bin"), raw_body=b"ok").status == 200
+        assert a.request("PUT", "/files/upload" + q("d.bin", overwrite="false"), raw_body=b"no").status == 409
+        assert a.get("/files/download" + q("ok.bin")).body == b"ok"
+    try:
+        wait_for(lambda: fds() <= before, f"descriptors back to {before}")
+    finally:
+        d = f"/proc/{a.proc.pid}/fd"
+        print({n: os.readlink(os.path.join(d, n)) for n in os.listdir(d)})
+    assert leftovers(a.workdir) == []
