@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "decode.h"
@@ -159,6 +160,56 @@ int api_env_delete(const struct api_ctx *c, struct server_request *req, struct s
     (void)c, (void)param, (void)param_len;
     envset_clear();
     return answer_env(req, rep);
+}
+
+/* DELETE /env/{key}: idempotent, like DELETE /env: an unset key answers the same. */
+int api_env_delete_key(const struct api_ctx *c, struct server_request *req,
+                       struct server_reply *rep, const char *param, size_t param_len)
+{
+    (void)c;
+    char key[LIMIT_ENV_KEY_BYTES + 1];
+    int n = http_percent_decode(param, param_len, key, sizeof key - 1, 0);
+    if (n <= 0 || !envset_key_ok(key, (size_t)n)) {
+        api_error(req, rep, 400, "INVALID_REQUEST",
+                  "the key must be a variable name: non-empty, without '=' or NUL");
+        return 0;
+    }
+    key[n] = 0;
+    int rc = envset_remove(key);
+    if (rc == ENVSET_E_COUNT || rc == ENVSET_E_BYTES)
+        api_error(req, rep, 413, "PAYLOAD_TOO_LARGE",
+                  "the inherited environment is too large to hold without this variable");
+    else if (rc < 0)
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+    else
+        answer_env(req, rep);
+    return 0;
+}
+
+/* ---- /cache ---- */
+
+/* The agent never replays a cached result (code has side effects), so the SDK's cache calls
+ * get the empty figures instead of a 404. */
+int api_cache_get(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                  const char *param, size_t param_len)
+{
+    (void)c, (void)req, (void)param, (void)param_len;
+    char now[25];
+    util_rfc3339(util_wall_ms(), now);
+    buf_printf(&rep->body, "{\"cache\":{\"size\":0,\"max_size\":0,\"total_hits\":0,"
+                           "\"ttl\":0,\"enabled\":false},\"timestamp\":\"%s\"}", now);
+    return 0;
+}
+
+int api_cache_clear(const struct api_ctx *c, struct server_request *req,
+                    struct server_reply *rep, const char *param, size_t param_len)
+{
+    (void)c, (void)req, (void)param, (void)param_len;
+    char now[25];
+    util_rfc3339(util_wall_ms(), now);
+    buf_printf(&rep->body, "{\"message\":\"nothing cached: the agent never replays results\","
+                           "\"entries_removed\":0,\"timestamp\":\"%s\"}", now);
+    return 0;
 }
 
 /* ---- metrics ---- */
@@ -388,8 +439,17 @@ int api_metrics_prometheus(const struct api_ctx *c, struct server_request *req,
 
 /* ---- /processes ---- */
 
+/* CPU time over lifetime, as ps's %CPU: 100 is one CPU busy all along. */
+static double cpu_percent(const struct sysinfo_proc *p, double uptime_s, long hz)
+{
+    double age = uptime_s - (double)p->start_ticks / (double)hz;
+    if (hz <= 0 || age <= 0)
+        return 0;
+    return 100.0 * (double)p->cpu_ticks / (double)hz / age;
+}
+
 static void put_sys_proc(struct buf *b, const struct sysinfo_proc *p, const char *passwd,
-                         size_t plen)
+                         size_t plen, double uptime_s, long hz)
 {
     char user[64];
     sysinfo_user_name(passwd, plen, p->uid, user, sizeof user);
@@ -399,11 +459,20 @@ static void put_sys_proc(struct buf *b, const struct sysinfo_proc *p, const char
     put_u64(b, "ppid", (uint64_t)p->ppid);
     json_put_key(b, "name");
     json_put_cstr(b, p->name);
+    json_put_key(b, "command");   /* as ps shows it: kernel threads as [name] */
+    if (p->cmdline_len) {
+        json_put_str(b, p->cmdline, p->cmdline_len);
+    } else {
+        char kname[sizeof p->name + 2];
+        snprintf(kname, sizeof kname, "[%s]", p->name);
+        json_put_cstr(b, kname);
+    }
     json_put_key(b, "cmdline");
     json_put_str(b, p->cmdline, p->cmdline_len);
     json_put_key(b, "state");
     json_put_str(b, &p->state, 1);
     put_u64(b, "rss_kb", p->rss_kb);
+    put_num(b, "cpu_percent", cpu_percent(p, uptime_s, hz));
     put_u64(b, "threads", (uint64_t)p->threads);
     json_put_key(b, "user");
     json_put_cstr(b, user);
@@ -423,6 +492,11 @@ int api_system_processes(const struct api_ctx *c, struct server_request *req, st
         goto done;
     }
     ssize_t plen = sysinfo_read_file("/etc/passwd", passwd, LIMIT_PASSWD_BYTES);
+    char up[64];
+    ssize_t ulen = sysinfo_read_file("/proc/uptime", up, sizeof up - 1);
+    up[ulen > 0 ? ulen : 0] = 0;
+    double uptime_s = strtod(up, NULL);
+    long hz = sysconf(_SC_CLK_TCK);
     struct buf *b = &rep->body;
     long count = 0;
     int truncated = 0;
@@ -440,7 +514,7 @@ int api_system_processes(const struct api_ctx *c, struct server_request *req, st
         }
         if (sysinfo_proc_read((pid_t)pid, p) < 0)
             continue;
-        put_sys_proc(b, p, passwd, plen > 0 ? (size_t)plen : 0);
+        put_sys_proc(b, p, passwd, plen > 0 ? (size_t)plen : 0, uptime_s, hz);
         count++;
     }
     buf_puts(b, "],\"count\":");

@@ -323,9 +323,14 @@ static int prepare(struct decode_arena *ar, struct run *r, struct proc_spec *sp,
         if (which(ar, exe, path, &prog) != 0)
             prog = NULL;
     }
-    if (!prog)
-        return fail(f, 400, "EXECUTION_FAILED", "interpreter not installed: %s",
-                    r->lang->runners[0]);
+    if (!prog) {   /* name every runner tried, so the user knows what to install */
+        char tried[100] = "";
+        for (size_t i = 0; i < 4 && r->lang->runners[i]; i++)
+            snprintf(tried + strlen(tried), sizeof tried - strlen(tried), "%s%.*s",
+                     i ? ", " : "", (int)strcspn(r->lang->runners[i], " "), r->lang->runners[i]);
+        return fail(f, 400, "EXECUTION_FAILED", "interpreter not installed (tried %s on PATH)",
+                    tried);
+    }
     char *file = write_code(ar, r, f);
     if (!file)
         return -1;
@@ -342,6 +347,42 @@ static int prepare(struct decode_arena *ar, struct run *r, struct proc_spec *sp,
     sp->language = r->lang_name;
     sp->code_path = file;
     return 0;
+}
+
+/* 1 when one of lang's runners is on PATH (path: a PATH value). */
+static int language_present(const struct language *lang, const char *path)
+{
+    struct decode_arena ar;
+    int found = 0;
+    if (decode_arena_open(&ar, 8192) < 0)
+        return 0;
+    for (size_t i = 0; i < 4 && lang->runners[i] && !found; i++) {
+        char exe[32], *prog;
+        snprintf(exe, sizeof exe, "%.*s", (int)strcspn(lang->runners[i], " "), lang->runners[i]);
+        ar.used = 0;
+        found = which(&ar, exe, path, &prog) == 0;
+    }
+    decode_arena_close(&ar);
+    return found;
+}
+
+void api_proc_languages(struct buf *b)
+{
+    char **env = malloc((envset_base_max() + 1) * sizeof *env);
+    const char *path = NULL;
+    if (env) {
+        envset_base(env, NULL);
+        path = env_lookup(env, "PATH");
+    }
+    buf_putc(b, '[');
+    for (size_t i = 0; i < NLANGUAGES; i++) {
+        if (!language_present(&languages[i], path ? path : DEFAULT_PATH))
+            continue;
+        json_sep(b);
+        json_put_cstr(b, languages[i].names[0]);
+    }
+    buf_putc(b, ']');
+    free(env);
 }
 
 /* ---- answering ---- */
@@ -676,6 +717,21 @@ int api_execute_run(const struct api_ctx *c, struct server_request *req, struct 
     return run_sync(c, req, rep, 1);
 }
 
+/* A boolean query value as people write it: true/false, 1/0, yes/no, on/off in any case;
+ * present without a value ("?output") is true. -1 for anything else. */
+static int query_bool(const char *v)
+{
+    static const char *const yes[] = { "", "true", "1", "yes", "on" };
+    static const char *const no[] = { "false", "0", "no", "off" };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!strcasecmp(v, yes[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (!strcasecmp(v, no[i]))
+            return 0;
+    return -1;
+}
+
 static int list_match(const struct proc *p, const char *status, const char *name)
 {
     return (!status || !strcmp(status, status_name(p))) &&
@@ -690,17 +746,24 @@ int api_processes_list(const struct api_ctx *c, struct server_request *req, stru
     int has_status = http_query_get(req->query, req->query_len, "status", status, sizeof status);
     int has_name = http_query_get(req->query, req->query_len, "name", name, sizeof name);
     int has_output = http_query_get(req->query, req->query_len, "output", output, sizeof output);
-    if (has_status == -2 || has_name == -2 || has_output == -2) {
+    if (has_name == -2) {
         api_error(req, rep, 400, "INVALID_REQUEST", "malformed query string");
         return 0;
     }
-    if (has_status >= 0 && strcmp(status, "queued") && strcmp(status, "running") &&
-        strcmp(status, "completed") && strcmp(status, "failed")) {
+    for (char *q = status; has_status >= 0 && *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    if (has_status == -2 || (has_status >= 0 && strcmp(status, "queued") &&
+                             strcmp(status, "running") && strcmp(status, "completed") &&
+                             strcmp(status, "failed"))) {
         api_error(req, rep, 400, "INVALID_REQUEST",
                   "status must be queued, running, completed or failed");
         return 0;
     }
-    int with_output = !(has_output >= 0 && (!strcmp(output, "false") || !strcmp(output, "0")));
+    int with_output = has_output < 0 ? 1 : query_bool(output);
+    if (has_output == -2 || with_output < 0) {
+        api_error(req, rep, 400, "INVALID_REQUEST", "output must be true or false");
+        return 0;
+    }
     const char *want_status = has_status >= 0 ? status : NULL;
     const char *want_name = has_name >= 0 ? name : NULL;
     struct buf *b = &rep->body;
@@ -834,7 +897,7 @@ static int parse_signal(const char *s)
 static void answer_kill(struct server_reply *rep, const struct proc *p, int sig, int rc)
 {
     struct buf *b = &rep->body;
-    int terminating = rc == 1 || p->killing || p->state == PROC_FINISHED;
+    int terminating = rc == 1 || proc_signal_is_kill(sig);
     buf_putc(b, '{');
     json_put_key(b, "process_id");
     json_put_cstr(b, p->id);
@@ -850,7 +913,7 @@ static void answer_kill(struct server_reply *rep, const struct proc *p, int sig,
         json_put_bool(b, 1);
     }
     json_put_key(b, "message");
-    json_put_cstr(b, rc == 1 ? "dequeued before it started: no signal sent, no exit code"
+    json_put_cstr(b, rc == 1 ? "dequeued before it started: nothing to signal, no exit code"
                      : terminating ? "signal sent to the process group; SIGKILL follows after "
                                      "the grace period if it is still running"
                                    : "signal sent to the process group once");

@@ -55,6 +55,10 @@
 #define LIMIT_CMDLINE_BYTES    4096         /* command line bytes reported per system process */
 #define LIMIT_PASSWD_BYTES     (256u << 10) /* /etc/passwd read for user names; a VM's is ~2 KiB */
 
+/* SDK parity (issue 12) */
+#define LIMIT_ENV_KEY_BYTES    1024         /* a key in DELETE /env/{key}: longer ones are no
+                                             * name anyone sets (the path fits 8 KiB anyway) */
+
 /* Files (files.c, multipart.c, api_files.c) */
 #define LIMIT_FILES_LIST       10000        /* entries one listing returns, then truncated:
                                              * ~2.5 MiB of JSON, listed in well under 50 ms */

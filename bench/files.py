@@ -214,7 +214,9 @@ def write_report(r):
          "", "< 50 ms: %s" % ok(r["list_10000_ms"] < 50)),
         ("agent peak RSS over the whole run (VmHWM)", "%.1f MiB" % (r["vmhwm_kib"] / 1024), "", ""),
     ]
-    with open(os.path.join(TOP, "bench/files.md"), "w") as f:
+    out = os.environ.get("BENCH_OUT") or os.path.join(TOP, "build/bench")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "files.md"), "w") as f:
         f.write("# Files benchmark\n\nOne run of `bench/files.sh` (%d runs per figure, medians; "
                 "files on tmpfs; server on CPU 1, curl on CPU 0; load average %.1f %.1f %.1f).\n\n"
                 % (r["runs"], *r["load"]))

@@ -1,7 +1,8 @@
 #!/bin/sh
 # make bench, files part: downloads vs one nginx worker with sendfile, uploads (raw and
 # multipart) vs bench/upload_anchor.c, the agent's RSS while they run and while 20 uploads
-# run at once, and a 10 000-entry listing. Writes bench/files.md. Called by scripts/bench.sh;
+# run at once, and a 10 000-entry listing. Writes files.md into $BENCH_OUT (default
+# build/bench; make bench PUBLISH=1 copies it into bench/). Called by scripts/bench.sh;
 # alone: bench/files.sh BIN   (SIZE_MIB=512 RUNS=3 to change the run)
 set -eu
 bin=$(realpath "$1")
