@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_files.h"
 #include "api_ops.h"
 #include "api_proc.h"
 #include "hook.h"
@@ -68,6 +69,7 @@ static const struct flag flags[] = {
     { "hosts-file", FLAG_STR, CFG(hosts_file), "host names for callbacks before DNS (default /etc/hosts)" },
     { "python-sessions", FLAG_LONG, CFG(python_sessions), "Python sessions alive at once (default 8, at most 64)" },
     { "python-idle", FLAG_LONG, CFG(python_idle_s), "seconds an unused Python session lives (default 1800)" },
+    { "files-root", FLAG_STR, CFG(files_root), "confine the file endpoints beneath this directory" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -634,7 +636,7 @@ int main(int argc, char **argv)
                         "SANDBOX_AGENT_JWT_SECRET (or --no-auth on loopback)\n");
         return 2;
     }
-    if (prepare_workdir(a.cfg.workdir) < 0)
+    if (prepare_workdir(a.cfg.workdir) < 0 || api_files_init(a.cfg.files_root, a.cfg.workdir) < 0)
         return 2;
 
     int lfd = listen_on(a.cfg.listen, a.cfg.no_auth, a.listen_addr, sizeof a.listen_addr);

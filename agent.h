@@ -31,6 +31,7 @@ struct config {
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
     long python_sessions;      /* Python interpreters alive at once (pysession.h) */
     long python_idle_s;        /* an unused Python session ends after this long */
+    const char *files_root;    /* --files-root: file endpoints confined beneath it */
 };
 
 struct agent {

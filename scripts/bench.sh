@@ -40,11 +40,13 @@ part() {   # $1 name, then the command
 }
 part hooks env BENCH_OUT="$out" /usr/bin/python3 bench/hooks.py build/bench/sandbox-agent     # issue 16
 part ipython env BENCH_OUT="$out" /usr/bin/python3 bench/ipython.py build/bench/sandbox-agent # issue 19
+part files env BENCH_OUT="$out" bench/files.sh build/bench/sandbox-agent                      # issue 13
 BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
 if [ "${PUBLISH:-0}" = 1 ]; then
-    for f in results.md results.json ratios.svg footprint.svg container.md hooks.md ipython.md; do
-        if [ -e "$out/$f" ]; then cp "$out/$f" bench/; fi
+    # every page a part wrote (results, charts, container.md, hooks.md, files.md...)
+    for f in "$out"/*.md "$out"/*.json "$out"/*.svg; do
+        if [ -e "$f" ]; then cp "$f" bench/; fi
     done
     echo "bench: published $out into bench/" >&2
 else
