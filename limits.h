@@ -55,4 +55,10 @@
 #define LIMIT_CMDLINE_BYTES    4096         /* command line bytes reported per system process */
 #define LIMIT_PASSWD_BYTES     (256u << 10) /* /etc/passwd read for user names; a VM's is ~2 KiB */
 
+/* stdin and terminals */
+#define LIMIT_STDIN_PENDING    (1u << 20)   /* stdin bytes queued per process: past it a write
+                                             * is refused (429) until the child reads */
+#define LIMIT_PTY_COLS_DEFAULT 80           /* a terminal's size when the client gives none */
+#define LIMIT_PTY_ROWS_DEFAULT 24
+
 #endif
