@@ -7,6 +7,7 @@
 
 #include "api_ops.h"
 #include "api_proc.h"
+#include "api_term.h"
 #include "envset.h"
 #include "limits.h"
 #include "secret.h"
@@ -46,6 +47,10 @@ static const struct route routes[] = {
     { "GET", "/metrics/snapshot", api_metrics_snapshot, 0 },
     { "GET", "/metrics", api_metrics_prometheus, 0 },
     { "GET", "/processes", api_system_processes, 0 },
+    /* stdin and terminals (issue 15) */
+    { "POST", "/execute/processes/{id}/stdin", api_process_stdin, 0 },
+    { "POST", "/execute/processes/{id}/stdin/close", api_process_stdin_close, 0 },
+    { "POST", "/execute/processes/{id}/resize", api_process_resize, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

@@ -52,6 +52,11 @@ struct run {
     char *name;
     char **env;           /* "K=V", NULL-terminated, request's own */
     size_t nenv;
+    int stdin_mode;       /* enum proc_stdin (issue 15: stdin, terminals) */
+    char *stdin_text;
+    size_t stdin_len;
+    int pty;
+    unsigned cols, rows;
 };
 
 struct arena {
@@ -241,6 +246,42 @@ static int decode_cwd(const char *s, const struct json_token *t, struct arena *a
     return 0;
 }
 
+/* stdin: true (a pipe), false/null (/dev/null), or a string written then closed; pty: a
+ * bool; cols/rows: the terminal's size. A wrong type is named, not ignored: a client
+ * sending stdin expects the child to read it. */
+static int decode_stdin_pty(const char *s, const struct json_token *t, struct arena *ar,
+                            struct run *r, struct fail *f)
+{
+    int i = json_get(s, t, 0, "stdin");
+    if (i >= 0 && t[i].type == JSON_TRUE) {
+        r->stdin_mode = PROC_STDIN_PIPE;
+    } else if (i >= 0 && t[i].type == JSON_STRING) {
+        r->stdin_mode = PROC_STDIN_TEXT;
+        r->stdin_text = arena_str(ar, s, &t[i], &r->stdin_len);
+        if (!r->stdin_text)
+            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "stdin");
+    } else if (i >= 0 && t[i].type != JSON_FALSE && t[i].type != JSON_NULL) {
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be true, false or a string",
+                    "stdin");
+    }
+    i = json_get(s, t, 0, "pty");
+    if (i >= 0 && t[i].type != JSON_NULL && t[i].type != JSON_TRUE && t[i].type != JSON_FALSE)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be true or false", "pty");
+    r->pty = i >= 0 && t[i].type == JSON_TRUE;
+    static const char *const dims[] = { "cols", "rows" };
+    for (int k = 0; k < 2; k++) {
+        int64_t v = 0;
+        i = json_get(s, t, 0, dims[k]);
+        if (i < 0 || t[i].type == JSON_NULL)
+            continue;
+        if (t[i].type != JSON_NUMBER || json_get_int64(s, &t[i], &v) < 0 || v < 1 || v > 65535)
+            return fail(f, 400, "INVALID_REQUEST", "'%s' must be an integer from 1 to 65535",
+                        dims[k]);
+        *(k ? &r->rows : &r->cols) = (unsigned)v;
+    }
+    return 0;
+}
+
 static const struct language *find_language(const char *name)
 {
     for (size_t i = 0; i < NLANGUAGES; i++)
@@ -282,7 +323,8 @@ static int decode_run(const char *s, const struct json_token *t, struct arena *a
             return -1;
     }
     if (decode_timeout(s, t, dflt_timeout, r, f) < 0 || decode_cwd(s, t, ar, workdir, r, f) < 0 ||
-        decode_env(s, t, ar, r, f) < 0 || get_str(s, t, "name", ar, &r->name, f) < 0)
+        decode_env(s, t, ar, r, f) < 0 || get_str(s, t, "name", ar, &r->name, f) < 0 ||
+        decode_stdin_pty(s, t, ar, r, f) < 0)
         return -1;
     return 0;
 }
@@ -303,17 +345,23 @@ static const char *env_lookup(char *const *env, const char *key)
  * python unless the request set it. */
 static char **build_env(struct arena *ar, const struct run *r)
 {
-    char **env = arena_take(ar, (envset_base_max() + r->nenv + 3) * sizeof *env);
+    char **env = arena_take(ar, (envset_base_max() + r->nenv + 4) * sizeof *env);
     if (!env)
         return NULL;
     size_t k = envset_base(env, r->env);
     for (size_t i = 0; i < r->nenv; i++)
         env[k++] = r->env[i];
     env[k] = NULL;
-    if (!env_lookup(env, "PATH"))
+    /* looked up before adding: env[k] stays NULL-terminated only until then */
+    int has_path = env_lookup(env, "PATH") != NULL;
+    int has_unbuf = env_lookup(env, "PYTHONUNBUFFERED") != NULL;
+    int has_term = env_lookup(env, "TERM") != NULL;
+    if (!has_path)
         env[k++] = "PATH=" DEFAULT_PATH;
-    if (r->lang && !strcmp(r->lang->suffix, ".py") && !env_lookup(env, "PYTHONUNBUFFERED"))
+    if (r->lang && !strcmp(r->lang->suffix, ".py") && !has_unbuf)
         env[k++] = "PYTHONUNBUFFERED=1";
+    if (r->pty && !has_term)   /* what terminal programs need to draw */
+        env[k++] = "TERM=xterm-256color";
     env[k] = NULL;
     return env;
 }
@@ -393,6 +441,12 @@ static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct
     sp->cwd = r->cwd;
     sp->name = r->name;
     sp->timeout_s = r->timeout_s;
+    sp->stdin_mode = r->stdin_mode;
+    sp->stdin_text = r->stdin_text;
+    sp->stdin_len = r->stdin_len;
+    sp->pty = r->pty;
+    sp->cols = (unsigned short)r->cols;
+    sp->rows = (unsigned short)r->rows;
     if (!r->lang && !r->args) {
         argv[0] = "/bin/sh", argv[1] = "-c", argv[2] = r->command, argv[3] = NULL;
         sp->path = "/bin/sh";
