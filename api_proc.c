@@ -15,6 +15,7 @@
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
+#include "utf8.h"
 #include "util.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -355,7 +356,14 @@ static char **build_env(struct arena *ar, const struct run *r)
     /* looked up before adding: env[k] stays NULL-terminated only until then */
     int has_path = env_lookup(env, "PATH") != NULL;
     int has_unbuf = env_lookup(env, "PYTHONUNBUFFERED") != NULL;
-    int has_term = env_lookup(env, "TERM") != NULL;
+    /* a terminal's type is the client's emulator, not whatever the agent inherited: only
+     * the request's own TERM beats xterm-256color */
+    int has_term = env_lookup(r->env, "TERM") != NULL;
+    if (r->pty && !has_term)
+        for (size_t i = 0; i < k; i++)
+            if (!strncmp(env[i], "TERM=", 5))
+                env[i] = env[--k];
+    env[k] = NULL;
     if (!has_path)
         env[k++] = "PATH=" DEFAULT_PATH;
     if (r->lang && !strcmp(r->lang->suffix, ".py") && !has_unbuf)
@@ -522,24 +530,32 @@ static void put_time(struct buf *b, const char *key, int64_t ms)
     json_put_cstr(b, ts);
 }
 
-static void put_ring(struct buf *b, const struct proc_ring *r)
+/* A stream's kept bytes as a JSON string. Output is bytes read in pieces: a character cut
+ * by the ring's oldest kept byte (its start dropped) is left out, and while the process
+ * runs an unfinished character at the end waits for its last bytes, so neither turns into
+ * U+FFFD; what is invalid still becomes one U+FFFD. */
+static void put_ring(struct buf *b, const struct proc *p, const struct proc_ring *r)
 {
     const char *p1, *p2;
     size_t n1, n2;
     proc_output(r, 0, &p1, &n1, &p2, &n2);
-    if (!n2) {
-        json_put_str(b, p1 ? p1 : "", n1);
-        return;
+    char *joined = NULL;
+    if (n2) {   /* a wrapped ring: join the halves so a sequence across the seam stays whole */
+        joined = malloc(n1 + n2);
+        if (!joined) {
+            b->failed = 1;
+            return;
+        }
+        memcpy(joined, p1, n1);
+        memcpy(joined + n1, p2, n2);
+        p1 = joined;
+        n1 += n2;
     }
-    /* a wrapped ring: join the halves so a UTF-8 sequence across the seam stays whole */
-    char *joined = malloc(n1 + n2);
-    if (!joined) {
-        b->failed = 1;
-        return;
-    }
-    memcpy(joined, p1, n1);
-    memcpy(joined + n1, p2, n2);
-    json_put_str(b, joined, n1 + n2);
+    if (!p1)
+        p1 = "";   /* nothing kept yet */
+    size_t skip = r->total > r->len ? utf8_orphan_head(p1, n1) : 0;
+    size_t hold = p->state == PROC_RUNNING ? utf8_partial_tail(p1 + skip, n1 - skip) : 0;
+    json_put_str(b, p1 + skip, n1 - skip - hold);
     free(joined);
 }
 
@@ -602,9 +618,9 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     json_put_num(b, proc_runtime(p), 3);
     if (with_output) {
         json_put_key(b, "stdout");
-        put_ring(b, &p->out);
+        put_ring(b, p, &p->out);
         json_put_key(b, "stderr");
-        put_ring(b, &p->err);
+        put_ring(b, p, &p->err);
     }
     json_put_key(b, "stdout_bytes");
     json_put_int(b, (int64_t)p->out.total);
@@ -755,9 +771,9 @@ static void sync_done(struct proc *p, void *ctx)
     json_put_key(b, "success");
     json_put_bool(b, p->reason == PROC_R_EXIT && p->exit_code == 0);
     json_put_key(b, "stdout");
-    put_ring(b, &p->out);
+    put_ring(b, p, &p->out);
     json_put_key(b, "stderr");
-    put_ring(b, &p->err);
+    put_ring(b, p, &p->err);
     json_put_key(b, "exit_code");
     json_put_int(b, p->exit_code);
     json_put_key(b, "execution_time");
