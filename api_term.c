@@ -1,12 +1,15 @@
 #include "api_term.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "api.h"
+#include "decode.h"
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
@@ -124,10 +127,24 @@ static int query_close(struct server_request *req, struct server_reply *rep)
 
 /* ---- endpoints ---- */
 
-int api_process_stdin(struct agent *a, struct server_request *req, struct server_reply *rep,
-                      const char *param, size_t param_len)
+struct stdin_req {
+    struct decode_bytes data;
+    int encoding;   /* index in encodings */
+    int close;      /* -1: not given */
+};
+static const char *const encodings[] = { "utf-8", "utf8", "base64", NULL };
+#define SR(x) offsetof(struct stdin_req, x)
+static const struct decode_field stdin_fields[] = {
+    { "data", .type = DECODE_BYTES, .off = SR(data) },
+    { "encoding", .type = DECODE_ENUM, .off = SR(encoding), .names = encodings },
+    { "close", .type = DECODE_BOOL, .off = SR(close), .def_int = -1 },
+};
+static const struct decode_table stdin_table = DECODE_TABLE(stdin_fields);
+
+int api_process_stdin(const struct api_ctx *c, struct server_request *req,
+                      struct server_reply *rep, const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     int close_after = query_close(req, rep);
     if (close_after < 0)
         return 0;
@@ -136,52 +153,31 @@ int api_process_stdin(struct agent *a, struct server_request *req, struct server
         return 0;
     const char *data = req->body;
     size_t n = req->body_len;
-    struct json_token *t = NULL;
+    struct decode_arena ar = { 0 };
     unsigned char *dec = NULL;
     if (is_json(req)) {   /* {data, encoding?, close?} */
-        t = api_parse_body(req, rep);
-        if (!t)
+        struct stdin_req r;
+        if (decode_arena_open(&ar, 3 * req->body_len + 64 * 1024) < 0) {
+            api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
             return 0;
-        const char *s = req->body_len ? req->body : "{}";
-        int i = json_get(s, t, 0, "data"), e = json_get(s, t, 0, "encoding");
-        int c = json_get(s, t, 0, "close");
-        char enc[16] = "utf-8";
-        if (i >= 0 && t[i].type != JSON_STRING && t[i].type != JSON_NULL) {
-            api_error(req, rep, 400, "INVALID_REQUEST", "'data' must be a string");
-            goto done;
         }
-        if (e >= 0 && t[e].type == JSON_STRING && t[e].len < sizeof enc)
-            enc[json_str_decode(s, &t[e], enc)] = 0;
-        else if (e >= 0 && t[e].type != JSON_NULL)
-            enc[0] = 0;
-        if (strcasecmp(enc, "utf-8") && strcasecmp(enc, "utf8") && strcasecmp(enc, "base64")) {
-            api_error(req, rep, 400, "INVALID_REQUEST", "'encoding' must be utf-8 or base64");
+        if (api_decode_body(req, rep, &stdin_table, &ar, &r, NULL) < 0)
             goto done;
-        }
-        if (c >= 0 && t[c].type != JSON_NULL && t[c].type != JSON_TRUE &&
-            t[c].type != JSON_FALSE) {
-            api_error(req, rep, 400, "INVALID_REQUEST", "'close' must be true or false");
-            goto done;
-        }
-        close_after |= c >= 0 && t[c].type == JSON_TRUE;
-        n = 0;
-        if (i >= 0 && t[i].type == JSON_STRING) {
-            dec = malloc(t[i].len + 4);
-            if (!dec) {
-                api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+        close_after |= r.close == 1;
+        data = r.data.p;
+        n = r.data.p ? r.data.len : 0;
+        if (n && !strcmp(encodings[r.encoding], "base64")) {
+            long m = (dec = malloc(n)) ? b64_decode(data, n, dec) : -2;
+            if (m < 0) {
+                if (m == -2)
+                    api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+                else
+                    api_error(req, rep, 400, "INVALID_REQUEST", "'data' is not valid base64");
                 goto done;
             }
-            n = json_str_decode(s, &t[i], (char *)dec);
-            if (!strcasecmp(enc, "base64")) {
-                long m = b64_decode((char *)dec, n, dec);   /* in place: it never grows */
-                if (m < 0) {
-                    api_error(req, rep, 400, "INVALID_REQUEST", "'data' is not valid base64");
-                    goto done;
-                }
-                n = (size_t)m;
-            }
+            data = (const char *)dec;
+            n = (size_t)m;
         }
-        data = (const char *)dec;
     }
     if ((n && proc_stdin_write(p, data, n) < 0) || (close_after && proc_stdin_close(p) < 0)) {
         answer_errno(req, rep, errno);
@@ -190,14 +186,14 @@ int api_process_stdin(struct agent *a, struct server_request *req, struct server
     answer_stdin(rep, p, n);
 done:
     free(dec);
-    free(t);
+    decode_arena_close(&ar);
     return 0;
 }
 
-int api_process_stdin_close(struct agent *a, struct server_request *req,
+int api_process_stdin_close(const struct api_ctx *c, struct server_request *req,
                             struct server_reply *rep, const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     struct proc *p = find_or_404(req, rep, param, param_len);
     if (!p)
         return 0;
@@ -208,42 +204,38 @@ int api_process_stdin_close(struct agent *a, struct server_request *req,
     return 0;
 }
 
-int api_process_resize(struct agent *a, struct server_request *req, struct server_reply *rep,
-                       const char *param, size_t param_len)
+struct resize_req {
+    int64_t cols, rows;
+};
+static const struct decode_field resize_fields[] = {
+    { "cols", .type = DECODE_INT, .off = offsetof(struct resize_req, cols),
+      .flags = DECODE_REQUIRED, .min = 1, .max = 65535 },
+    { "rows", .type = DECODE_INT, .off = offsetof(struct resize_req, rows),
+      .flags = DECODE_REQUIRED, .min = 1, .max = 65535 },
+};
+static const struct decode_table resize_table = DECODE_TABLE(resize_fields);
+
+int api_process_resize(const struct api_ctx *c, struct server_request *req,
+                       struct server_reply *rep, const char *param, size_t param_len)
 {
-    (void)a;
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
+    (void)c;
+    struct decode_arena ar;
+    struct resize_req r;
+    if (decode_arena_open(&ar, 3 * req->body_len + 64 * 1024) < 0) {
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         return 0;
-    const char *s = req->body_len ? req->body : "{}";
-    static const char *const keys[] = { "cols", "rows" };
-    int64_t v[2];
-    for (int k = 0; k < 2; k++) {
-        int i = json_get(s, t, 0, keys[k]);
-        if (i < 0 || t[i].type == JSON_NULL) {
-            char msg[40];
-            snprintf(msg, sizeof msg, "'%s' is required", keys[k]);
-            api_error(req, rep, 400, "MISSING_PARAMETER", msg);
-            goto done;
-        }
-        if (t[i].type != JSON_NUMBER || json_get_int64(s, &t[i], &v[k]) < 0 || v[k] < 1 ||
-            v[k] > 65535) {
-            char msg[64];
-            snprintf(msg, sizeof msg, "'%s' must be an integer from 1 to 65535", keys[k]);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            goto done;
-        }
     }
-    struct proc *p = find_or_404(req, rep, param, param_len);
-    if (!p)
+    struct proc *p = NULL;
+    if (api_decode_body(req, rep, &resize_table, &ar, &r, NULL) < 0 ||
+        !(p = find_or_404(req, rep, param, param_len)))
         goto done;
-    if (proc_resize(p, (unsigned)v[0], (unsigned)v[1]) < 0) {
+    if (proc_resize(p, (unsigned)r.cols, (unsigned)r.rows) < 0) {
         answer_errno(req, rep, errno);
         goto done;
     }
     buf_printf(&rep->body, "{\"process_id\":\"%s\",\"cols\":%u,\"rows\":%u}", p->id, p->cols,
                p->rows);
 done:
-    free(t);
+    decode_arena_close(&ar);
     return 0;
 }

@@ -5,18 +5,14 @@
 #define SANDBOX_API_TERM_H
 #include <stddef.h>
 
-#include "agent.h"
-#include "server.h"
+#include "api.h"
 
 /* POST /execute/processes/{id}/stdin: the raw body, or with a JSON content type
  * {data, encoding?: "utf-8"|"base64", close?}; ?close=true closes stdin after. */
-int api_process_stdin(struct agent *a, struct server_request *req, struct server_reply *rep,
-                      const char *param, size_t param_len);
+api_route_fn api_process_stdin;
 /* POST /execute/processes/{id}/stdin/close */
-int api_process_stdin_close(struct agent *a, struct server_request *req,
-                            struct server_reply *rep, const char *param, size_t param_len);
+api_route_fn api_process_stdin_close;
 /* POST /execute/processes/{id}/resize {cols, rows} */
-int api_process_resize(struct agent *a, struct server_request *req, struct server_reply *rep,
-                       const char *param, size_t param_len);
+api_route_fn api_process_resize;
 
 #endif
