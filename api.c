@@ -7,6 +7,7 @@
 
 #include "api_ops.h"
 #include "api_proc.h"
+#include "api_stream.h"
 #include "api_term.h"
 #include "envset.h"
 #include "limits.h"
@@ -44,6 +45,9 @@ static const struct route routes[] = {
     { "GET", "/metrics/snapshot", api_metrics_snapshot, 0 },
     { "GET", "/metrics", api_metrics_prometheus, 0 },
     { "GET", "/processes", api_system_processes, 0 },
+    /* live streams (issue 14): WebSocket and SSE readers at their own offsets */
+    { "GET", "/execute/stream", api_execute_stream, 0 },
+    { "GET", "/execute/processes/{id}/stream", api_process_stream, 0 },
     /* stdin and terminals (issue 15) */
     { "POST", "/execute/processes/{id}/stdin", api_process_stdin, 0 },
     { "POST", "/execute/processes/{id}/stdin/close", api_process_stdin_close, 0 },

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_stream.h"
 #include "decode.h"
 #include "envset.h"
 #include "json.h"
@@ -920,7 +921,10 @@ int api_process_get(const struct api_ctx *c, struct server_request *req, struct 
 {
     (void)c;
     struct proc *p = find_or_404(req, rep, param, param_len);
-    if (p)
+    int waited = p ? api_stream_wait(req, rep, p) : 0;   /* ?wait=SECONDS long poll */
+    if (waited == SERVER_PARKED)
+        return waited;
+    if (p && waited == 0)
         put_record_cached(&rep->body, p, 1);
     return 0;
 }
@@ -1052,4 +1056,17 @@ int api_kill_path(const struct api_ctx *c, struct server_request *req, struct se
     kill_common(req, rep, req->body_len ? req->body : "{}", t, param, param_len);
     free(t);
     return 0;
+}
+
+/* ---- for the live streams (api_stream.c) ---- */
+
+struct proc *api_proc_start(const struct api_ctx *c, struct server_request *req,
+                            struct server_reply *rep, int is_code, int64_t dflt_timeout)
+{
+    return start_run(c, req, rep, is_code, dflt_timeout);
+}
+
+void api_proc_record(struct buf *b, struct proc *p, int with_output)
+{
+    put_record_cached(b, p, with_output);
 }

@@ -750,6 +750,7 @@ int proc_forget(struct proc *p)
         counts.completed--;
     else
         counts.failed--;
+    notify(p, PROC_EV_EVICTED, 0);   /* readers holding p let go of it, as on eviction */
     record_free(p);
     return 0;
 }

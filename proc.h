@@ -175,7 +175,8 @@ enum proc_event {
     PROC_EV_STARTED,    /* spawned: running, pid set */
     PROC_EV_FINISHED,   /* finished: reason, exit_code, term_signal set */
     PROC_EV_KILLED,     /* a kill request signalled it (sig), or ended it while queued */
-    PROC_EV_EVICTED,    /* dropped to stay within max_records / output budget */
+    PROC_EV_EVICTED,    /* dropped: to stay within max_records / output budget, or forgotten
+                         * (proc_forget); anyone holding p lets go of it */
     PROC_EV_OUTPUT,     /* new bytes in a ring while running (sig: 1 stdout, 2 stderr);
                          * bytes drained at exit come with FINISHED instead */
 };
