@@ -9,6 +9,7 @@
 #include "api_proc.h"
 #include "api_stream.h"
 #include "api_term.h"
+#include "api_terminal.h"
 #include "envset.h"
 #include "limits.h"
 #include "secret.h"
@@ -52,6 +53,7 @@ static const struct route routes[] = {
     { "POST", "/execute/processes/{id}/stdin", api_process_stdin, 0 },
     { "POST", "/execute/processes/{id}/stdin/close", api_process_stdin_close, 0 },
     { "POST", "/execute/processes/{id}/resize", api_process_resize, 0 },
+    { "GET", "/terminal", api_terminal, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api_proc.h"
+#include "api_term.h"
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
@@ -448,6 +449,7 @@ static void ws_command(struct reader *r, const char *data, size_t len)
     buf_init(&rp.headers, 256);
     struct json_token *t = api_parse_body(&rq, &rp);
     const char *err = "expected {\"type\": \"signal\", \"signal\": ...}";
+    char text[160];
     const char *code = "INVALID_REQUEST";
     if (t) {
         int i = json_get(data, t, 0, "type");
@@ -462,6 +464,10 @@ static void ws_command(struct reader *r, const char *data, size_t len)
                 err = "process is not running", code = "PROCESS_NOT_FOUND";
             else
                 err = NULL;
+        } else if (i >= 0 && t[i].type == JSON_STRING && r->p) {
+            /* stdin, stdin_close, resize (and their errors): api_term.h, issue 15 */
+            code = api_term_control(r->p, data, len, text, sizeof text);
+            err = code ? text : NULL;
         } else if (i >= 0 && t[i].type == JSON_STRING) {
             err = "message type not supported on this stream";
         }

@@ -53,39 +53,50 @@ static struct proc *find_or_404(struct server_request *req, struct server_reply 
     return p;
 }
 
-/* errno of proc_stdin_write/close/resize as an answer. */
+/* What the errno of proc_stdin_write/close/resize means to a client. */
+static const struct {
+    int err, status;
+    const char *code, *text;
+} errnos[] = {
+    { EBADF, 409, "INVALID_REQUEST",
+      "the process has no stdin: start it with \"stdin\": true or \"pty\": true" },
+    { EPIPE, 409, "INVALID_REQUEST", "the process's stdin is closed" },
+    { EAGAIN, 429, "STDIN_FULL",
+      "1 MiB of stdin is pending: the process is not reading; retry later" },
+    { EMSGSIZE, 413, "PAYLOAD_TOO_LARGE", "stdin writes are at most 1 MiB each: send it in parts" },
+    { ENOTTY, 409, "INVALID_REQUEST", "the process has no terminal: start it with \"pty\": true" },
+    { ESRCH, 409, "INVALID_REQUEST", "the process has finished" },
+    { EINVAL, 400, "INVALID_REQUEST", "cols and rows must be from 1 to 65535" },
+};
+#define NERRNOS (sizeof errnos / sizeof errnos[0])
+
+static size_t errno_index(int err)
+{
+    size_t i = 0;
+    while (i < NERRNOS && errnos[i].err != err)
+        i++;
+    return i;
+}
+
+const char *api_term_errno_code(int err)
+{
+    size_t i = errno_index(err);
+    return i < NERRNOS ? errnos[i].code : "INTERNAL_ERROR";
+}
+
+const char *api_term_errno_text(int err)
+{
+    size_t i = errno_index(err);
+    return i < NERRNOS ? errnos[i].text : strerror(err);
+}
+
 static void answer_errno(struct server_request *req, struct server_reply *rep, int err)
 {
-    switch (err) {
-    case EBADF:
-        api_error(req, rep, 409, "INVALID_REQUEST",
-                  "the process has no stdin: start it with \"stdin\": true or \"pty\": true");
-        break;
-    case EPIPE:
-        api_error(req, rep, 409, "INVALID_REQUEST", "the process's stdin is closed");
-        break;
-    case EAGAIN:
-        api_error(req, rep, 429, "STDIN_FULL",
-                  "1 MiB of stdin is pending: the process is not reading; retry later");
+    size_t i = errno_index(err);
+    api_error(req, rep, i < NERRNOS ? errnos[i].status : 500, api_term_errno_code(err),
+              api_term_errno_text(err));
+    if (err == EAGAIN)
         buf_puts(&rep->headers, "Retry-After: 1\r\n");
-        break;
-    case EMSGSIZE:
-        api_error(req, rep, 413, "PAYLOAD_TOO_LARGE",
-                  "stdin writes are at most 1 MiB each: send it in parts");
-        break;
-    case ENOTTY:
-        api_error(req, rep, 409, "INVALID_REQUEST",
-                  "the process has no terminal: start it with \"pty\": true");
-        break;
-    case ESRCH:
-        api_error(req, rep, 409, "INVALID_REQUEST", "the process has finished");
-        break;
-    case EINVAL:
-        api_error(req, rep, 400, "INVALID_REQUEST", "cols and rows must be from 1 to 65535");
-        break;
-    default:
-        api_error(req, rep, 500, "INTERNAL_ERROR", strerror(err));
-    }
 }
 
 static void answer_stdin(struct server_reply *rep, const struct proc *p, size_t n)
@@ -238,4 +249,89 @@ int api_process_resize(const struct api_ctx *c, struct server_request *req,
 done:
     decode_arena_close(&ar);
     return 0;
+}
+
+/* ---- WebSocket control messages ---- */
+
+struct ctl {
+    const char *type;
+    struct decode_bytes data;
+    int encoding;
+    int64_t cols, rows;
+    const char *signal;
+};
+#define CT(x) offsetof(struct ctl, x)
+static const struct decode_field ctl_fields[] = {
+    { "type", .type = DECODE_STRING, .off = CT(type), .flags = DECODE_REQUIRED, .max = 32 },
+    { "data", .type = DECODE_BYTES, .off = CT(data) },
+    { "encoding", .type = DECODE_ENUM, .off = CT(encoding), .names = encodings },
+    { "cols", .type = DECODE_INT, .off = CT(cols), .min = 1, .max = 65535 },
+    { "rows", .type = DECODE_INT, .off = CT(rows), .min = 1, .max = 65535 },
+    { "signal", .type = DECODE_STRING, .off = CT(signal), .max = 16 },
+};
+static const struct decode_table ctl_table = DECODE_TABLE(ctl_fields);
+
+static const char *ctl_fail(char *err, size_t cap, const char *code, const char *text)
+{
+    snprintf(err, cap, "%s", text);
+    return code;
+}
+
+static const char *ctl_apply(struct proc *p, const struct ctl *m, char *err, size_t cap)
+{
+    int rc = 0;
+    if (!strcmp(m->type, "stdin") || !strcmp(m->type, "input")) {
+        const char *d = m->data.p;
+        size_t n = d ? m->data.len : 0;
+        unsigned char *dec = NULL;
+        if (n && !strcmp(encodings[m->encoding], "base64")) {
+            long k = (dec = malloc(n)) ? b64_decode(d, n, dec) : -1;
+            if (k < 0) {
+                free(dec);
+                return ctl_fail(err, cap, "INVALID_REQUEST", "'data' is not valid base64");
+            }
+            d = (const char *)dec;
+            n = (size_t)k;
+        }
+        rc = n ? proc_stdin_write(p, d, n) : 0;
+        int e = errno;
+        free(dec);
+        errno = e;
+    } else if (!strcmp(m->type, "stdin_close")) {
+        rc = proc_stdin_close(p);
+    } else if (!strcmp(m->type, "resize")) {
+        if (!m->cols || !m->rows)
+            return ctl_fail(err, cap, "MISSING_PARAMETER", "'cols' and 'rows' are required");
+        rc = proc_resize(p, (unsigned)m->cols, (unsigned)m->rows);
+    } else if (!strcmp(m->type, "signal")) {
+        int sig = m->signal ? proc_signal_parse(m->signal, strlen(m->signal)) : -1;
+        if (sig <= 0)
+            return ctl_fail(err, cap, "INVALID_REQUEST", "unknown signal");
+        if (proc_kill(p, sig) < 0)
+            return ctl_fail(err, cap, "INVALID_REQUEST", "the process has finished");
+    } else {
+        snprintf(err, cap, "unknown message type: %s", m->type);
+        return "INVALID_REQUEST";
+    }
+    if (rc < 0)
+        return ctl_fail(err, cap, api_term_errno_code(errno), api_term_errno_text(errno));
+    return NULL;
+}
+
+const char *api_term_control(struct proc *p, const char *data, size_t len, char *err,
+                             size_t cap)
+{
+    struct decode_arena ar;
+    struct decode_error e;
+    struct ctl m;
+    if (decode_arena_open(&ar, 3 * len + 4096) < 0)
+        return ctl_fail(err, cap, "INTERNAL_ERROR", "out of memory");
+    const char *code;
+    if (decode_body(&ctl_table, data, len, LIMIT_JSON_TOKENS, LIMIT_JSON_DEPTH, &ar, &m, NULL,
+                    &e) < 0)
+        code = ctl_fail(err, cap, e.code, e.msg);
+    else
+        code = ctl_apply(p, &m, err, cap);
+    decode_arena_close(&ar);
+    return code;
 }

@@ -15,4 +15,17 @@ api_route_fn api_process_stdin_close;
 /* POST /execute/processes/{id}/resize {cols, rows} */
 api_route_fn api_process_resize;
 
+/* A control message from a WebSocket client of process p (the process stream, WS
+ * /terminal): {type:"stdin"|"input", data, encoding?: "utf-8"|"base64"},
+ * {type:"stdin_close"}, {type:"signal", signal} (as the kill endpoints), {type:"resize",
+ * cols, rows}. Returns NULL when applied, or an error code ("INVALID_REQUEST", "STDIN_FULL"...)
+ * with a message for the client in err[0..cap). */
+struct proc;
+const char *api_term_control(struct proc *p, const char *data, size_t len, char *err,
+                             size_t cap);
+/* The error code and message a client gets for an errno of proc_stdin_write, proc_stdin_close
+ * or proc_resize. */
+const char *api_term_errno_code(int err);
+const char *api_term_errno_text(int err);
+
 #endif

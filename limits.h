@@ -74,5 +74,9 @@
                                              * is refused (429) until the child reads */
 #define LIMIT_PTY_COLS_DEFAULT 80           /* a terminal's size when the client gives none */
 #define LIMIT_PTY_ROWS_DEFAULT 24
+#define LIMIT_TERMINALS        256          /* WS /terminal sessions open at once (each a shell) */
+#define LIMIT_TERM_KEEP_S      300          /* an unattached session waits this long for its
+                                             * client (--terminal-keep), then is hung up */
+#define LIMIT_TERM_CHUNK       65536        /* output bytes per terminal message */
 
 #endif
