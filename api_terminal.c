@@ -282,12 +282,17 @@ static void on_take(void *ctx, int fd, const char *pending, size_t len)
         pump(a->t);
 }
 
-/* Shutdown: the clients are told (1001); the shells end with every other process. */
+/* Shutdown: the clients are told (1001) and the shells hung up, as when a terminal goes
+ * away: an interactive shell ignores the SIGTERM every process gets, and would hold the
+ * stop for the whole grace period. */
 static void on_stop(void)
 {
-    for (struct term *t = terms; t; t = t->next)
+    for (struct term *t = terms; t; t = t->next) {
         if (t->att && t->att->w)
             wsconn_close(t->att->w, WS_CLOSE_GOING_AWAY, "agent stopping");
+        if (t->p && t->p->state == PROC_RUNNING)
+            proc_kill(t->p, SIGHUP);
+    }
 }
 
 static const struct server_owner term_owner = { on_take, on_stop };
