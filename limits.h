@@ -55,6 +55,10 @@
 #define LIMIT_CMDLINE_BYTES    4096         /* command line bytes reported per system process */
 #define LIMIT_PASSWD_BYTES     (256u << 10) /* /etc/passwd read for user names; a VM's is ~2 KiB */
 
+/* SDK parity (issue 12) */
+#define LIMIT_ENV_KEY_BYTES    1024         /* a key in DELETE /env/{key}: longer ones are no
+                                             * name anyone sets (the path fits 8 KiB anyway) */
+
 /* Live streams (WebSocket, Server-Sent Events, long poll, file watching) */
 #define LIMIT_WS_MESSAGE       (1u << 20)   /* a client message; larger ones are closed with 1009 */
 #define LIMIT_WS_PING_MS       30000        /* WebSocket keepalive ping */

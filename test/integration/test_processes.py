@@ -225,7 +225,7 @@ def test_grandchild_holding_the_pipe_does_not_hold_the_record(agent):
 def test_exit_codes(agent, cmd, code, status, reason, sig):
     rec = wait_done(agent, start(agent, {"command": cmd})["process_id"])
     assert (rec["exit_code"], rec["status"], rec["reason"], rec["signal"]) == (code, status, reason, sig)
-    assert rec["pid"] is None and rec["completed_at"] and rec["started_at"]
+    assert rec["pid"] and rec["pid"] > 0 and rec["completed_at"] and rec["started_at"]
 
 
 def test_env_and_working_dir(agent, tmp_path):
