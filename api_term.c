@@ -1,6 +1,7 @@
 #include "api_term.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -168,7 +169,7 @@ int api_process_stdin(const struct api_ctx *c, struct server_request *req,
     unsigned char *dec = NULL;
     if (is_json(req)) {   /* {data, encoding?, close?} */
         struct stdin_req r;
-        if (decode_arena_open(&ar, 3 * req->body_len + 64 * 1024) < 0) {
+        if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
             api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
             return 0;
         }
@@ -232,7 +233,7 @@ int api_process_resize(const struct api_ctx *c, struct server_request *req,
     (void)c;
     struct decode_arena ar;
     struct resize_req r;
-    if (decode_arena_open(&ar, 3 * req->body_len + 64 * 1024) < 0) {
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         return 0;
     }
@@ -267,7 +268,7 @@ static const struct decode_field ctl_fields[] = {
     { "encoding", .type = DECODE_ENUM, .off = CT(encoding), .names = encodings },
     { "cols", .type = DECODE_INT, .off = CT(cols), .min = 1, .max = 65535 },
     { "rows", .type = DECODE_INT, .off = CT(rows), .min = 1, .max = 65535 },
-    { "signal", .type = DECODE_STRING, .off = CT(signal), .max = 16 },
+    { "signal", .type = DECODE_SCALAR, .off = CT(signal) },
 };
 static const struct decode_table ctl_table = DECODE_TABLE(ctl_fields);
 
@@ -304,11 +305,15 @@ static const char *ctl_apply(struct proc *p, const struct ctl *m, char *err, siz
             return ctl_fail(err, cap, "MISSING_PARAMETER", "'cols' and 'rows' are required");
         rc = proc_resize(p, (unsigned)m->cols, (unsigned)m->rows);
     } else if (!strcmp(m->type, "signal")) {
-        int sig = m->signal ? proc_signal_parse(m->signal, strlen(m->signal)) : -1;
+        int sig = m->signal ? proc_signal_parse(m->signal, strlen(m->signal)) : SIGTERM;
         if (sig <= 0)
             return ctl_fail(err, cap, "INVALID_REQUEST", "unknown signal");
-        if (proc_kill(p, sig) < 0)
+        int k = proc_kill(p, sig);
+        if (k == -1)
             return ctl_fail(err, cap, "INVALID_REQUEST", "the process has finished");
+        if (k == -2)
+            return ctl_fail(err, cap, "INVALID_REQUEST",
+                            "the process is queued: only TERM, INT, QUIT or KILL apply yet");
     } else {
         snprintf(err, cap, "unknown message type: %s", m->type);
         return "INVALID_REQUEST";
@@ -324,7 +329,7 @@ const char *api_term_control(struct proc *p, const char *data, size_t len, char 
     struct decode_arena ar;
     struct decode_error e;
     struct ctl m;
-    if (decode_arena_open(&ar, 3 * len + 4096) < 0)
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(len)) < 0)
         return ctl_fail(err, cap, "INTERNAL_ERROR", "out of memory");
     const char *code;
     if (decode_body(&ctl_table, data, len, LIMIT_JSON_TOKENS, LIMIT_JSON_DEPTH, &ar, &m, NULL,

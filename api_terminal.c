@@ -30,6 +30,8 @@ struct term {
     struct attach *att;        /* the WebSocket it is attached to, or NULL */
     uint64_t off;              /* next stdout byte the client has not been sent */
     int64_t keep_us;           /* unattached this long: hung up */
+    int64_t grace_us;          /* after the hang-up, SIGKILL */
+    int hung;                  /* SIGHUP sent: no reattaching; forgotten when it ends */
     int64_t last_frame_us;     /* when the last frame went out (SDK spacing) */
     struct timer hangup;       /* while unattached: the hang-up */
     struct timer later;        /* a frame held back for the SDK's sake */
@@ -56,7 +58,7 @@ static void pump(struct term *t);
 static struct term *term_find(const char *id, size_t len)
 {
     for (struct term *t = terms; t; t = t->next)
-        if (len == strlen(t->id) && !memcmp(t->id, id, len))
+        if (!t->hung && len == strlen(t->id) && !memcmp(t->id, id, len))
             return t;
     return NULL;
 }
@@ -80,15 +82,25 @@ static void term_free(struct term *t)
     free(t);
 }
 
-/* Nobody came back in time: hang the shell up (SIGHUP to its group, SIGKILL after the grace
- * period, reaped as any process), and forget the session. */
+/* Nobody came back in time: hang the shell up (SIGHUP to its group, as when a terminal
+ * goes away), then SIGKILL after the grace period if it ignored that; the session can no
+ * longer be reattached and is forgotten once the shell has ended (reaped as any process). */
 static void on_hangup(void *ctx)
 {
     struct term *t = ctx;
     if (t->att)
         return;
-    if (t->p && t->p->state != PROC_FINISHED)
+    if (!t->p || t->p->state == PROC_FINISHED) {
+        term_free(t);
+        return;
+    }
+    if (!t->hung) {
+        t->hung = 1;
         proc_kill(t->p, SIGHUP);
+        timer_arm(&t->hangup, util_mono_us() + t->grace_us);
+        return;
+    }
+    proc_kill(t->p, SIGKILL);
     term_free(t);
 }
 
@@ -114,8 +126,11 @@ static void on_proc(const struct proc *p, enum proc_event ev, int sig)
             continue;
         if (ev == PROC_EV_EVICTED) {
             t->p = NULL;
-            if (t->att)
+            if (t->att || t->hung)
                 term_free(t);   /* its client saw everything it will ever see */
+        } else if (t->hung) {
+            if (ev == PROC_EV_FINISHED)
+                term_free(t);
         } else {
             pump(t);
         }
@@ -461,6 +476,7 @@ int api_terminal(const struct api_ctx *c, struct server_request *req, struct ser
         }
         memcpy(t->id, t->p->id, sizeof t->id);
         t->keep_us = (int64_t)c->terminal_keep_s * 1000000;
+        t->grace_us = (int64_t)c->grace_s * 1000000;
         timer_init(&t->hangup, on_hangup, t);
         timer_init(&t->later, on_later, t);
         t->next = terms;

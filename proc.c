@@ -211,6 +211,19 @@ static int pipe_drain(int fd, struct proc_ring *r, size_t budget)
     return 1;
 }
 
+/* A terminal's master gives at most a few KiB per read (one line discipline buffer), so
+ * a short read does not mean it is empty: at exit it is read until it says so (EAGAIN, or
+ * EIO once the last user of the terminal closed it), up to DRAIN_AT_EXIT. */
+static void pty_drain(int fd, struct proc_ring *r)
+{
+    uint64_t start = r->total, before;
+    do {
+        before = r->total;
+        if (!pipe_drain(fd, r, DRAIN_AT_EXIT))
+            return;
+    } while (r->total != before && r->total - start < DRAIN_AT_EXIT);
+}
+
 static void pipe_close(int *fd)
 {
     if (*fd >= 0) {
@@ -571,7 +584,9 @@ static void proc_finish(struct proc *p)
 {
     if (p->state == PROC_RUNNING) {
         live_del(p);
-        if (p->out_fd >= 0)
+        if (p->out_fd >= 0 && p->pty)
+            pty_drain(p->out_fd, &p->out);
+        else if (p->out_fd >= 0)
             pipe_drain(p->out_fd, &p->out, DRAIN_AT_EXIT);
         if (p->err_fd >= 0)
             pipe_drain(p->err_fd, &p->err, DRAIN_AT_EXIT);

@@ -266,6 +266,16 @@ def test_pty_ctrl_c_interrupts(agent):
     assert rec["signal"] == "SIGINT" and rec["exit_code"] == 130, rec
 
 
+def test_pty_output_complete_at_exit(agent):
+    """A terminal gives a few KiB per read: what is still buffered at exit is read to the
+    end, not cut at the first short read."""
+    pids = [start(agent, {"command": "seq 1 3000; echo END", "pty": True})["process_id"]
+            for _ in range(8)]
+    for pid in pids:
+        rec = wait_done(agent, pid)
+        assert rec["stdout"].endswith("2999\r\n3000\r\nEND\r\n"), (rec["stdout"][-60:], rec["stdout_bytes"])
+
+
 def test_pty_stdin_text_then_eof(agent):
     rec = wait_done(agent, start(agent, {"command": "cat", "pty": True, "stdin": "abc"})["process_id"])
     assert rec["status"] == "completed" and "abc" in rec["stdout"], rec

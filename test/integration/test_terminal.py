@@ -118,6 +118,15 @@ def test_job_control_ctrl_c(agent):
     run(go())
 
 
+async def recv_error(ws):
+    """The next error message (the shell may still be drawing its prompt meanwhile)."""
+    while True:
+        m = await recv(ws)
+        if m["type"] == "error":
+            return m
+        assert m["type"] == "output", m
+
+
 async def recv_exit(ws):
     while True:
         m = await recv(ws)
@@ -136,13 +145,11 @@ def test_resize(agent):
         await send(ws, "stty size\r")
         await read_until(ws, "43 132")
         await ws.send(json.dumps({"type": "resize", "cols": 0, "rows": 43}))
-        m = await recv(ws)
-        while m["type"] == "output":
-            m = await recv(ws)
-        assert m["type"] == "error" and m["code"] == "INVALID_REQUEST" and "cols" in m["error"], m
+        m = await recv_error(ws)
+        assert m["code"] == "INVALID_REQUEST" and "cols" in m["error"], m
         await ws.send("not json")
-        m = await recv(ws)
-        assert m["type"] == "error" and m["code"] == "INVALID_JSON", m
+        m = await recv_error(ws)
+        assert m["code"] == "INVALID_JSON", m
         await send(ws, "exit 3\r")
         m = await recv_exit(ws)
         assert m["code"] == 3, m
