@@ -612,6 +612,7 @@ int main(int argc, char **argv)
     api_ops_init();
     log_init();
     api_ctx_fill(&a);
+    server_on_reply(api_on_reply);   /* Idempotency-Key answers (idem.h) */
     if (server_start(lfd, api_handle, &a.api) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
         return 1;

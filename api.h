@@ -41,6 +41,10 @@ typedef int api_route_fn(const struct api_ctx *c, struct server_request *req,
 /* The server_handler: routes req (ctx is the struct api_ctx). */
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep);
 
+/* The server's reply observer (server_on_reply): keeps answers to Idempotency-Key
+ * requests so a repeat gets the first answer (idem.h). */
+void api_on_reply(uint64_t token, const struct server_reply *rep);
+
 /* {"error": msg, "message": msg, "code": code, "request_id": ...} with status. */
 void api_error(const struct server_request *req, struct server_reply *rep, int status,
                const char *code, const char *msg);

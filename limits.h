@@ -83,4 +83,15 @@
                                              * client (--terminal-keep), then is hung up */
 #define LIMIT_TERM_CHUNK       65536        /* output bytes per terminal message */
 
+/* Idempotency-Key (idem.c): answers kept so a repeated start request is answered, not re-run */
+#define LIMIT_IDEM_TTL_MS      (10 * 60 * 1000) /* how long a key is remembered: the SDKs retry
+                                                 * within seconds; ten minutes covers a client
+                                                 * that times out a long synchronous run */
+#define LIMIT_IDEM_KEYS        4096      /* keys kept; the oldest is forgotten first (a burst of
+                                          * 4096 keyed starts in 10 min is ~7 a second) */
+#define LIMIT_IDEM_KEY_BYTES   255       /* the header's value (Stripe's limit; UUIDs are 36) */
+#define LIMIT_IDEM_REPLY_BYTES (4u << 20) /* one kept answer: a sync run's two 1 MiB streams,
+                                           * JSON-escaped; a larger one is not kept (409) */
+#define LIMIT_IDEM_TOTAL_BYTES (64u << 20) /* all kept answers; past it the oldest go first */
+
 #endif
