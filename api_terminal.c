@@ -33,6 +33,7 @@ struct term {
     int64_t grace_us;          /* after the hang-up, SIGKILL */
     int hung;                  /* SIGHUP sent: no reattaching; forgotten when it ends */
     int64_t last_frame_us;     /* when the last frame went out (SDK spacing) */
+    int client_spoke;          /* a client message came after our last frame */
     struct timer hangup;       /* while unattached: the hang-up */
     struct timer later;        /* a frame held back for the SDK's sake */
     struct term *prev, *next;
@@ -42,7 +43,7 @@ struct term {
 struct attach {
     struct term *t;            /* NULL: superseded or the session ended */
     struct wsconn *w;
-    int hello_sent;            /* 0, 1 the session message went out, 2 and a frame after it */
+    int hello_sent;            /* the session message went out */
 };
 
 static struct term *terms;
@@ -145,16 +146,18 @@ static int send_msg(struct term *t)
     if (msg.failed || wsconn_send(t->att->w, WS_TEXT, msg.data, msg.len) < 0)
         return -1;
     t->last_frame_us = util_mono_us();
+    t->client_spoke = 0;
     return 0;
 }
 
-/* The TypeScript SDK keeps only the first of several frames that arrive in one TCP read,
- * so a frame that must not be lost (what follows the session message, the exit) waits
- * until LIMIT_SDK_GAP_MS after the previous one. Keystroke echoes are not delayed. */
+/* The TypeScript SDK keeps only the first of several frames that arrive in one TCP read.
+ * So a frame goes out at once when the client sent something since our last one (it is
+ * typing: a keystroke's echo is never delayed) or LIMIT_SDK_GAP_MS have passed; otherwise
+ * it waits for the gap, and what came meanwhile goes out with it in one frame. */
 static int spaced(struct term *t)
 {
     int64_t at = t->last_frame_us + LIMIT_SDK_GAP_MS * 1000;
-    if (util_mono_us() >= at)
+    if (t->client_spoke || util_mono_us() >= at)
         return 1;
     timer_arm(&t->later, at);
     return 0;
@@ -184,20 +187,19 @@ static void pump(struct term *t)
             term_free(t);
             return;
         }
-        if (a->hello_sent == 1 && !spaced(t))   /* the first frame after the session's */
-            return;
-        a->hello_sent = 2;
         const struct proc_ring *r = &t->p->out;
         const char *p1, *p2;
         size_t n1, n2;
         uint64_t start = proc_output(r, t->off, &p1, &n1, &p2, &n2);
+        int finished = t->p->state == PROC_FINISHED;
+        if ((n1 + n2 || finished) && !spaced(t))
+            return;
         size_t n = n1 + n2 < sizeof chunk ? n1 + n2 : sizeof chunk;
         size_t first = n < n1 ? n : n1;
         if (first)
             memcpy(chunk, p1, first);
         if (n > first)
             memcpy(chunk + first, p2, n - first);
-        int finished = t->p->state == PROC_FINISHED;
         size_t skip = start > t->off ? utf8_orphan_head(chunk, n) : 0;
         size_t hold = n < n1 + n2 || !finished ? utf8_partial_tail(chunk + skip, n - skip) : 0;
         size_t len = n - skip - hold;
@@ -213,7 +215,7 @@ static void pump(struct term *t)
             t->off = start + skip + len;
             continue;
         }
-        if (!finished || !spaced(t))
+        if (!finished)
             return;
         buf_reset(&msg);
         buf_puts(&msg, "{\"type\":\"exit\",\"code\":");
@@ -248,6 +250,7 @@ static void on_message(void *ctx, struct wsconn *w, int opcode, const char *data
     a->w = w;   /* frames that came with the handshake arrive before wsconn_start returns */
     if (!t || !t->p)
         return;
+    t->client_spoke = 1;
     char err[160];
     const char *code = NULL;
     if (opcode == WS_BINARY) {   /* raw keystrokes (xterm.js attach addons send these) */
