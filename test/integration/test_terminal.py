@@ -219,6 +219,26 @@ def test_dropped_socket_then_reattach(agent):
     run(go())
 
 
+def test_shell_that_exits_while_unattached(agent):
+    """The exit is kept for the client that comes back: replay, then the exit message."""
+    async def go():
+        ws = await connect(agent)
+        sid = await session(ws)
+        go_file = os.path.join(agent.workdir, f"bye-{sid}")
+        await send(ws, f"while [ ! -e {go_file} ]; do sleep 0.05; done; echo bye-$((3*3)); exit 7\r")
+        await ws.close()
+        open(go_file, "w").close()
+        rec = wait_done(agent, sid)
+        assert rec["exit_code"] == 7 and rec["status"] == "failed", rec
+        ws2 = await connect(agent, f"?session={sid}")
+        assert await session(ws2) == sid
+        out = await read_until(ws2, "bye-9")
+        m = await recv_exit(ws2)
+        assert m == {"type": "exit", "code": 7}, (m, out)
+        await asyncio.wait_for(ws2.wait_closed(), T)
+    run(go())
+
+
 def test_unattached_session_is_hung_up(start_agent, tmp_path):
     a = start_agent("--terminal-keep", "1", "--grace", "1", env=quiet_home(tmp_path))
 
