@@ -512,8 +512,3 @@ int api_terminal(const struct api_ctx *c, struct server_request *req, struct ser
     req->owner_ctx = a;
     return SERVER_TAKEN;
 }
-
-int api_terminal_count(void)
-{
-    return nterms;
-}

@@ -16,7 +16,4 @@
 
 api_route_fn api_terminal;   /* GET /terminal (WebSocket upgrade) */
 
-/* Open sessions (attached or not). */
-int api_terminal_count(void);
-
 #endif

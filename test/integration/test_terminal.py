@@ -275,6 +275,35 @@ def test_fifty_terminals(agent):
     run(go())
 
 
+def test_input_nobody_reads_is_bounded(agent):
+    """A foreground job that never reads: the terminal's buffer fills, then 1 MiB waits in
+    the agent, then input is refused with an error message; the agent stays responsive."""
+    async def go():
+        ws = await connect(agent)
+        sid = await session(ws)
+        await send(ws, "stty -icanon; sleep 1000\r")
+        wait_child(agent, get(agent, sid)["pid"], "sleep 1000")
+        chunk = "k" * (64 << 10)
+        error = None
+        for _ in range(40):   # 2.5 MiB: more than the terminal and the queue take
+            await send(ws, chunk)
+            try:
+                while True:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), 0.05))
+                    if m["type"] == "error":
+                        error = m
+                        break
+            except asyncio.TimeoutError:
+                pass
+            if error:
+                break
+        assert error and error["code"] == "STDIN_FULL", error
+        assert agent.get("/health", token=False).status == 200
+        assert agent.post(f"/execute/kill/{sid}", {"signal": "SIGKILL"}).status == 200
+        wait_done(agent, sid)
+    run(go())
+
+
 def test_not_an_upgrade_and_bad_queries(agent):
     r = agent.get("/terminal")
     assert r.status == 426 and r.header("upgrade") == "websocket", r
