@@ -261,8 +261,6 @@ static void live_del(struct proc *p)
     p->live_idx = -1;
 }
 
-/* ---- spawning ---- */
-
 /* ---- stdin ---- */
 
 static void stdin_flush(struct proc *p);

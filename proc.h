@@ -52,6 +52,12 @@ struct proc {
     /* synchronous waiter, called once when the process finishes */
     proc_finish_fn *on_finish;
     void *finish_ctx;
+    /* stdin and terminal (proc_stdin_write, proc_stdin_close, proc_resize) */
+    int pty;                  /* runs on its own pseudo-terminal (proc_spec.pty) */
+    int stdin_mode;           /* enum proc_stdin it was started with */
+    int stdin_closed;         /* close requested (EOF follows the pending bytes) or reader gone */
+    size_t stdin_pending;     /* bytes queued, not yet taken by the pipe or terminal */
+    unsigned short cols, rows; /* the terminal's size */
     /* private to proc.c */
     struct proc *prev, *next;
     struct proc_spawn *spawn; /* what to run, kept while queued */
@@ -60,18 +66,12 @@ struct proc {
     int killing;              /* 0, or PROC_R_TIMEOUT / PROC_R_KILLED once signalled */
     int64_t deadline_us;      /* timeout, then SIGKILL escalation; 0 = none */
     int live_idx;
-    /* stdin and terminal (proc_stdin_write, proc_stdin_close, proc_resize). Public: */
-    int pty;                  /* runs on its own pseudo-terminal (proc_spec.pty) */
-    int stdin_mode;           /* enum proc_stdin it was started with */
-    int stdin_closed;         /* close requested (EOF follows the pending bytes) or reader gone */
-    size_t stdin_pending;     /* bytes queued, not yet taken by the pipe or terminal */
-    /* private to proc.c */
+    /* stdin and terminal, private to proc.c */
     int in_fd;                /* pipe write end, or a dup of the terminal's master; -1 */
     int in_polled;            /* in_fd is in the loop (only while bytes are pending) */
     char *inq;                /* pending stdin bytes: inq[inq_off .. + stdin_pending) */
     size_t inq_off, inq_cap;
     char in_last;             /* the last byte queued: a terminal's EOF needs a line start */
-    unsigned short cols, rows; /* terminal size until spawned */
 };
 
 /* What to run. Everything is copied by proc_create; code_path is taken over (unlinked when
