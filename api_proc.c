@@ -967,7 +967,7 @@ static void answer_kill(struct server_reply *rep, const struct proc *p, int sig,
         json_put_bool(b, 1);
     }
     json_put_key(b, "message");
-    json_put_cstr(b, rc == 1 ? "dequeued before it started: no signal sent, no exit code"
+    json_put_cstr(b, rc == 1 ? "dequeued before it started: nothing to signal, no exit code"
                      : terminating ? "signal sent to the process group; SIGKILL follows after "
                                      "the grace period if it is still running"
                                    : "signal sent to the process group once");
