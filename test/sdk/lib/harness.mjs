@@ -95,7 +95,7 @@ export async function connect(opts = {}) {
 }
 
 /** Polls fn() until it returns a truthy value; fails after `seconds`. */
-export async function waitFor(fn, what, seconds = 30) {
+export async function waitFor(fn, what, seconds = 60) {
     const deadline = Date.now() + seconds * 1000;
     for (;;) {
         const v = await fn();
