@@ -250,6 +250,9 @@ static void on_message(void *ctx, struct wsconn *w, int opcode, const char *data
     a->w = w;   /* frames that came with the handshake arrive before wsconn_start returns */
     if (!t || !t->p)
         return;
+    pump(t);   /* the session message goes first, even before an error about this one */
+    if (a->t != t || !t->p)
+        return;
     t->client_spoke = 1;
     char err[160];
     const char *code = NULL;
@@ -298,6 +301,8 @@ static void on_take(void *ctx, int fd, const char *pending, size_t len)
     }
     if (a->t)
         pump(a->t);
+    else   /* another client took the session over before this one's upgrade went out */
+        wsconn_close(a->w, WS_CLOSE_NORMAL, "session reattached elsewhere");
 }
 
 /* Shutdown: the clients are told (1001) and the shells hung up, as when a terminal goes
