@@ -454,6 +454,14 @@ int api_terminal(const struct api_ctx *c, struct server_request *req, struct ser
             proc_resize(t->p, (unsigned)cols, (unsigned)rows);
     } else {
         struct stat st;
+        if (has_cwd > 0 && cwd[0] != '/') {   /* relative to the workdir, as working_dir is */
+            char rel[sizeof cwd];
+            memcpy(rel, cwd, sizeof rel);
+            if ((size_t)snprintf(cwd, sizeof cwd, "%s/%s", c->workdir, rel) >= sizeof cwd) {
+                api_error(req, rep, 400, "INVALID_REQUEST", "cwd is too long");
+                return 0;
+            }
+        }
         if (has_cwd > 0 && (stat(cwd, &st) < 0 || !S_ISDIR(st.st_mode))) {
             api_error(req, rep, 400, "DIRECTORY_NOT_FOUND", "no such working directory");
             return 0;

@@ -324,6 +324,14 @@ def test_cwd_and_binary_input(agent, tmp_path):
         await read_until(ws, str(tmp_path))
         await send(ws, "exit\r")
         await recv_exit(ws)
+        # a relative cwd is taken from the agent's workdir, as working_dir is
+        os.makedirs(os.path.join(agent.workdir, "rel-dir"), exist_ok=True)
+        ws = await connect(agent, "?cwd=rel-dir")
+        await session(ws)
+        await send(ws, "pwd\r")
+        await read_until(ws, os.path.join(agent.workdir, "rel-dir"))
+        await send(ws, "exit\r")
+        await recv_exit(ws)
     run(go())
 
 
