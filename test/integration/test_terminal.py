@@ -253,6 +253,14 @@ def test_unattached_session_is_hung_up(start_agent, tmp_path):
         with pytest.raises(websockets.exceptions.InvalidStatusCode) as e:
             await connect(a, f"?session={sid}")
         assert e.value.status_code == 404
+        # a shell that ignores the hang-up is killed after the grace period
+        ws = await connect(a)
+        sid = await session(ws)
+        await send(ws, "trap '' HUP; echo deaf-$((2+2))\r")
+        await read_until(ws, "deaf-4")
+        await ws.close()
+        rec = wait_done(a, sid)
+        assert rec["signal"] == "SIGKILL" and rec["exit_code"] == 137, rec
     run(go())
 
 
