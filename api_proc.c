@@ -951,7 +951,7 @@ static int parse_signal(const char *s)
 static void answer_kill(struct server_reply *rep, const struct proc *p, int sig, int rc)
 {
     struct buf *b = &rep->body;
-    int terminating = rc == 1 || p->killing || p->state == PROC_FINISHED;
+    int terminating = rc == 1 || proc_signal_is_kill(sig);
     buf_putc(b, '{');
     json_put_key(b, "process_id");
     json_put_cstr(b, p->id);

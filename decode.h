@@ -51,7 +51,7 @@
 
 #include "json.h"
 
-#define DECODE_ALIASES 3    /* other names per field */
+#define DECODE_ALIASES 4    /* other names per field (snake_case, camelCase, older names) */
 #define DECODE_FIELDS 64    /* fields per table: the seen bitmask is 64 bits */
 #define DECODE_MSG 200      /* error message bytes */
 

@@ -736,7 +736,7 @@ struct proc *proc_find(const char *id, size_t len)
 /* Only these end a process when it does not handle them, so only they are a kill: marked on
  * the record and escalated to SIGKILL after the grace period. Any other signal (USR1, STOP,
  * HUP...) is delivered once and the process ends as it ends. */
-static int sig_terminating(int sig)
+int proc_signal_is_kill(int sig)
 {
     return sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGKILL;
 }
@@ -746,7 +746,7 @@ int proc_kill(struct proc *p, int sig)
     if (p->state == PROC_FINISHED)
         return -1;
     if (p->state == PROC_QUEUED) {
-        if (!sig_terminating(sig))
+        if (!proc_signal_is_kill(sig))
             return -2;   /* nothing runs to take it, and it does not end the record */
         p->reason = PROC_R_KILLED;
         p->exit_code = -1;   /* it never ran: no exit code */
@@ -757,7 +757,7 @@ int proc_kill(struct proc *p, int sig)
     }
     if (!p->reaped)
         killpg(p->pid, sig);
-    if (!sig_terminating(sig))
+    if (!proc_signal_is_kill(sig))
         return 0;
     if (p->killing != PROC_R_TIMEOUT)
         p->killing = PROC_R_KILLED;

@@ -193,6 +193,8 @@ typedef void proc_event_fn(const struct proc *p, enum proc_event ev, int sig);
 /* Adds an observer (again: no-op). Returns 0, or -1 when PROC_OBSERVERS are registered. */
 int proc_observe(proc_event_fn *fn);
 
+/* 1 for the signals that are a kill (TERM, INT, QUIT, KILL): see proc_kill. */
+int proc_signal_is_kill(int sig);
 /* "SIGTERM" for 15; NULL for unknown. proc_signal_parse accepts "SIGTERM", "TERM", "15". */
 const char *proc_signal_name(int sig);
 int proc_signal_parse(const char *s, size_t len);

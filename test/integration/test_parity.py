@@ -437,3 +437,32 @@ def test_make_run_port(tmp_path, how):
     r = subprocess.run(["sh", os.path.join(ROOT, "scripts/run.sh"), os.path.abspath(BIN)],
                        cwd=work, env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "PORT" in r.stderr, r
+
+
+def test_bench_writes_build_and_publishes_only_on_request(tmp_path):
+    """make bench runs scripts/bench.sh: a copy of it in a scratch tree (no figures measured,
+    BENCH_ONLY=none) writes the report into build/bench/ and touches the tracked bench/ only
+    with PUBLISH=1."""
+    if not shutil.which("musl-gcc"):
+        pytest.skip("musl-gcc absent (scripts/deps.sh build installs it)")
+    tree = tmp_path / "tree"
+    for rel in ("scripts/bench.sh", "bench/bench.py", "bench/spawn_anchor.c"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(ROOT, rel), tree / rel)
+    (tree / "bench" / "results.md").write_text("tracked\n")
+    env = dict(os.environ, BENCH_ONLY="none")
+    env.pop("PUBLISH", None)
+    env.pop("BENCH_OUT", None)
+    r = subprocess.run(["bash", str(tree / "scripts/bench.sh"), os.path.abspath(BIN)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tree / "build/bench/results.md").exists(), r.stderr
+    assert (tree / "bench/results.md").read_text() == "tracked\n"
+    assert not (tree / "bench/results.json").exists()
+    env["PUBLISH"] = "1"
+    r = subprocess.run(["bash", str(tree / "scripts/bench.sh"), os.path.abspath(BIN)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tree / "bench/results.md").read_text() == \
+        (tree / "build/bench/results.md").read_text() != "tracked\n"
+    assert (tree / "bench/results.json").exists()
