@@ -8,6 +8,7 @@
 #include "api_ops.h"
 #include "api_proc.h"
 #include "api_stream.h"
+#include "api_watch.h"
 #include "envset.h"
 #include "limits.h"
 #include "secret.h"
@@ -47,6 +48,7 @@ static const struct route routes[] = {
     /* live streams (issue 14): WebSocket and SSE readers at their own offsets */
     { "GET", "/execute/stream", api_execute_stream, 0 },
     { "GET", "/execute/processes/{id}/stream", api_process_stream, 0 },
+    { "GET", "/files/watch", api_files_watch, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
