@@ -93,10 +93,11 @@ $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(wildcard *.c *.h) $(BEARLIB)
 FORCE:
 
 run: $(BIN)
-	@scripts/run.sh $(BIN)
+	@PORT=$(PORT) scripts/run.sh $(BIN)
 
 test: $(BIN) $(UNITS:%=$(BUILD)/unit/test_%) $(ASAN_BIN) $(DEBUG_BIN) $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
 	@scripts/deps.sh test
+	@scripts/sdk.sh
 	@FUZZ_TARGETS="$(FUZZ)" scripts/test.sh $(BIN) $(UNITS)
 
 fuzz: $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
@@ -115,7 +116,7 @@ soak: $(BIN)
 
 bench: $(BIN)
 	@scripts/deps.sh bench
-	@scripts/bench.sh $(BIN)
+	@PUBLISH=$(PUBLISH) scripts/bench.sh $(BIN)
 
 image: $(BIN)
 	@scripts/deps.sh image
@@ -126,9 +127,9 @@ clean:
 
 help:
 	@echo "make        build $(BIN) (static, stripped)"
-	@echo "make run    serve on 127.0.0.1:7777 with a dev secret, print a token"
+	@echo "make run    serve on 127.0.0.1:7777 (PORT=N or SANDBOX_AGENT_LISTEN=H:P) with a dev secret, print a token"
 	@echo "make test   unit tests (ASan+UBSan) and integration tests against the binary"
-	@echo "make bench  benchmarks against nginx (wrk); container start/stop (bench/container.sh)"
+	@echo "make bench  benchmarks against nginx (wrk) into build/bench/; PUBLISH=1 copies them into bench/"
 	@echo "make image  localhost/sandbox-agent:latest FROM scratch (podman, else docker), < 3 MiB"
 	@echo "make fuzz   libFuzzer targets per parser, FUZZ_TIME seconds each (default 60)"
 	@echo "make valgrind  a short scenario under valgrind memcheck (glibc -g build)"

@@ -449,23 +449,42 @@ static void run_loop(struct agent *a)
 
 /* ---- sandbox-agent token ---- */
 
+#define TOKEN_USAGE                                                                          \
+    "usage: sandbox-agent token [--secret-file PATH] [--ttl SECONDS] [--sub S] [--aud A]\n"  \
+    "Prints an HS256 token for the agent's secret (--secret-file, else env\n"              \
+    "SANDBOX_AGENT_JWT_SECRET_FILE or SANDBOX_AGENT_JWT_SECRET).\n"                          \
+    "  --ttl SECONDS  lifetime, a whole number > 0 (default 3600 = 1 h)\n"                   \
+    "  --sub S        sub claim (for --jwt-subject)\n"                                       \
+    "  --aud A        aud claim (for --jwt-audience)\n"
+
 static int cmd_token(int argc, char **argv)
 {
     const char *file = NULL, *sub = NULL, *aud = NULL;
     long ttl = TOKEN_TTL_S;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf(TOKEN_USAGE);
+            return 0;
+        }
+    }
     for (int i = 1; i < argc; i += 2) {   /* every option takes one value */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if ((!strcmp(argv[i], "--secret-file") || !strcmp(argv[i], "--jwt-secret-file")) && v)
+        if ((!strcmp(argv[i], "--secret-file") || !strcmp(argv[i], "--jwt-secret-file")) && v) {
             file = v;
-        else if (!strcmp(argv[i], "--ttl") && v && parse_long(v, 0, &ttl) == 0)
-            ;
-        else if (!strcmp(argv[i], "--sub") && v)
+        } else if (!strcmp(argv[i], "--ttl") && v) {
+            /* a token that is born expired (0, negative) is never what was meant */
+            if (parse_long(v, 0, &ttl) < 0 || ttl <= 0) {
+                fprintf(stderr, "sandbox-agent token: --ttl wants a whole number of seconds "
+                                "> 0, got '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--sub") && v) {
             sub = v;
-        else if (!strcmp(argv[i], "--aud") && v)
+        } else if (!strcmp(argv[i], "--aud") && v) {
             aud = v;
-        else {
-            fprintf(stderr, "usage: sandbox-agent token [--secret-file PATH] [--ttl SECONDS] "
-                            "[--sub S] [--aud A]\n");
+        } else {
+            fprintf(stderr, "sandbox-agent token: %s '%s'\n" TOKEN_USAGE,
+                    v ? "unknown option" : "missing value for", argv[i]);
             return 2;
         }
     }
@@ -590,6 +609,7 @@ int main(int argc, char **argv)
     api_ops_init();
     log_init();
     api_ctx_fill(&a);
+    server_on_reply(api_on_reply);   /* Idempotency-Key answers (idem.h) */
     if (server_start(lfd, api_handle, &a.api) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
         return 1;

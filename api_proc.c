@@ -1,8 +1,8 @@
 #include "api_proc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "api_stream.h"
+#include "decode.h"
 #include "envset.h"
 #include "json.h"
 #include "limits.h"
@@ -39,57 +40,60 @@ static const struct language languages[] = {
 };
 #define NLANGUAGES (sizeof languages / sizeof languages[0])
 
-/* A run request, decoded. Strings live in one arena freed with the request. */
+/* A run request as the client sent it (decode tables below). Strings live in the
+ * request's arena. */
+struct run_req {
+    const char *command;          /* commands */
+    struct decode_strings args;   /* commands: exec command with these, no shell */
+    struct decode_bytes code;     /* code */
+    const char *language;         /* code: as the client spelled it */
+    int64_t timeout_ms;           /* -1: not given */
+    const char *cwd;              /* working_dir = workdir = cwd */
+    struct decode_map env;
+    const char *name;
+};
+
+#define RUN(x) offsetof(struct run_req, x)
+/* the fields both kinds share, after their own (first error met is the one answered, in
+ * this order, as before the tables) */
+#define RUN_COMMON                                                                           \
+    { "timeout", .type = DECODE_MILLIS, .off = RUN(timeout_ms), .dmin = 0,                   \
+      .dmax = LIMIT_TIMEOUT_MAX_S, .def_int = -1 },                                          \
+    { "working_dir", { "workdir", "cwd" }, .type = DECODE_STRING, .off = RUN(cwd) },         \
+    { "env", .type = DECODE_MAP, .off = RUN(env), .flags = DECODE_ENV,                       \
+      .max = LIMIT_ENV_VARS },                                                               \
+    { "name", .type = DECODE_STRING, .off = RUN(name) }
+
+static const struct decode_field command_fields[] = {
+    { "command", .type = DECODE_STRING, .off = RUN(command),
+      .flags = DECODE_REQUIRED | DECODE_EMPTY_IS_ABSENT },
+    { "args", .type = DECODE_STRINGS, .off = RUN(args), .max = LIMIT_ARGS },
+    RUN_COMMON,
+};
+static const struct decode_table command_table = DECODE_TABLE(command_fields);
+
+static const struct decode_field code_fields[] = {
+    { "code", .type = DECODE_BYTES, .off = RUN(code), .flags = DECODE_REQUIRED },
+    { "language", .type = DECODE_STRING, .off = RUN(language), .def_str = "python",
+      .flags = DECODE_EMPTY_IS_ABSENT },
+    RUN_COMMON,
+};
+static const struct decode_table code_table = DECODE_TABLE(code_fields);
+
+/* A run request, checked and resolved. */
 struct run {
-    char *command;        /* commands */
-    char **args;          /* NULL: through /bin/sh -c */
-    size_t nargs;
-    char *code;           /* code */
+    const char *command;  /* commands */
+    char **args;          /* NULL: through /bin/sh -c; else argv (command first) */
+    const char *code;     /* code */
     size_t code_len;
     const struct language *lang;
     const char *lang_name;
-    int64_t timeout_s;
-    char *cwd;
-    char *name;
-    char **env;           /* "K=V", NULL-terminated, request's own */
+    int64_t timeout_ms;
+    const char *cwd;
+    char **env;           /* "K=V", NULL-terminated, the request's own */
     size_t nenv;
+    const char *name;
 };
-
-struct arena {
-    char *base;
-    size_t used, cap;
-};
-
-/* Arenas up to this size live in static storage (one request decodes at a time): a malloc of
- * 64 KiB+ per run was an mmap, page faults and an munmap, ~7% of the agent's CPU per spawn.
- * Only the pages a request touches become resident. */
-#define ARENA_STATIC (96 * 1024)
-static char arena_static[ARENA_STATIC] __attribute__((aligned(16)));
-
-/* ---- decoding ---- */
-
-static void *arena_take(struct arena *ar, size_t n)
-{
-    n = (n + 7) & ~(size_t)7;
-    if (n > ar->cap - ar->used)
-        return NULL;
-    void *p = ar->base + ar->used;
-    ar->used += n;
-    return p;
-}
-
-/* A decoded string token, NUL-terminated; *len gets its length (it may hold NULs). */
-static char *arena_str(struct arena *ar, const char *s, const struct json_token *t, size_t *len)
-{
-    char *out = arena_take(ar, t->len + 1);
-    if (!out)
-        return NULL;
-    size_t n = json_str_decode(s, t, out);
-    out[n] = 0;
-    if (len)
-        *len = n;
-    return out;
-}
 
 /* One failed check: what to answer. */
 struct fail {
@@ -106,130 +110,17 @@ static int fail(struct fail *f, int status, const char *code, const char *fmt, c
     return -1;
 }
 
-/* An optional string field without NUL bytes. Returns 1 found, 0 absent/null, -1 bad. */
-static int get_str(const char *s, const struct json_token *t, const char *key, struct arena *ar,
-                   char **out, struct fail *f)
+/* working_dir: must be an existing directory; relative ones are taken from the agent's
+ * workdir, an empty one is the workdir. */
+static int check_cwd(struct decode_arena *ar, const char *dir, const char *workdir,
+                     struct run *r, struct fail *f)
 {
-    int i = json_get(s, t, 0, key);
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    if (t[i].type != JSON_STRING)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be a string", key);
-    size_t len;
-    *out = arena_str(ar, s, &t[i], &len);
-    if (!*out)
-        return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", key);
-    if (strlen(*out) != len)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must not contain NUL bytes", key);
-    return 1;
-}
-
-static int decode_args(const char *s, const struct json_token *t, struct arena *ar, struct run *r,
-                       struct fail *f)
-{
-    int i = json_get(s, t, 0, "args");
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    if (t[i].type != JSON_ARRAY)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be an array of strings", "args");
-    if (t[i].size > LIMIT_ARGS)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' has too many entries", "args");
-    r->args = arena_take(ar, (t[i].size + 2) * sizeof *r->args);
-    if (!r->args)
-        return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "args");
-    r->args[0] = r->command;
-    for (uint32_t k = 0, e = (uint32_t)i + 1; k < t[i].size; k++, e = t[e].next) {
-        size_t len;
-        if (t[e].type != JSON_STRING)
-            return fail(f, 400, "INVALID_REQUEST", "'%s' must be an array of strings", "args");
-        char *a = arena_str(ar, s, &t[e], &len);
-        if (!a)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "args");
-        if (strlen(a) != len)
-            return fail(f, 400, "INVALID_REQUEST", "'%s' must not contain NUL bytes", "args");
-        r->args[1 + k] = a;
-    }
-    r->nargs = t[i].size;
-    r->args[1 + r->nargs] = NULL;
-    return 0;
-}
-
-static int env_key_ok(const char *k, size_t len)
-{
-    return len > 0 && strlen(k) == len && !strchr(k, '=');
-}
-
-static int decode_env(const char *s, const struct json_token *t, struct arena *ar, struct run *r,
-                      struct fail *f)
-{
-    int i = json_get(s, t, 0, "env");
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    if (t[i].type != JSON_OBJECT)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be an object of strings", "env");
-    if (t[i].size > LIMIT_ENV_VARS)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' has too many variables", "env");
-    r->env = arena_take(ar, (t[i].size + 1) * sizeof *r->env);
-    if (!r->env)
-        return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "env");
-    for (uint32_t k = 0, e = (uint32_t)i + 1; k < t[i].size; k++, e = t[e + 1].next) {
-        size_t klen, vlen;
-        char *key = arena_str(ar, s, &t[e], &klen);
-        if (!key)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "env");
-        if (!env_key_ok(key, klen))
-            return fail(f, 400, "INVALID_REQUEST",
-                        "env keys must be non-empty, without '=' or NUL (got '%s')", key);
-        if (t[e + 1].type != JSON_STRING)
-            return fail(f, 400, "INVALID_REQUEST", "env value of '%s' must be a string", key);
-        char *val = arena_str(ar, s, &t[e + 1], &vlen);
-        char *kv = val ? arena_take(ar, klen + vlen + 2) : NULL;
-        if (!kv)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "env");
-        if (strlen(val) != vlen)
-            return fail(f, 400, "INVALID_REQUEST", "env value of '%s' must not contain NUL", key);
-        memcpy(kv, key, klen);
-        kv[klen] = '=';
-        memcpy(kv + klen + 1, val, vlen + 1);
-        r->env[r->nenv++] = kv;
-    }
-    r->env[r->nenv] = NULL;
-    return 0;
-}
-
-static int decode_timeout(const char *s, const struct json_token *t, int64_t dflt, struct run *r,
-                          struct fail *f)
-{
-    r->timeout_s = dflt;
-    int i = json_get(s, t, 0, "timeout");
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    double v;
-    if (t[i].type != JSON_NUMBER || json_get_double(s, &t[i], &v) < 0)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be a number of seconds", "timeout");
-    if (!(v >= 0) || v > LIMIT_TIMEOUT_MAX_S)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be between 0 and 604800 seconds",
-                    "timeout");
-    r->timeout_s = (int64_t)ceil(v);
-    return 0;
-}
-
-/* working_dir (aliases workdir, cwd): must be an existing directory; relative ones are
- * taken from the agent's workdir. */
-static int decode_cwd(const char *s, const struct json_token *t, struct arena *ar,
-                      const char *workdir, struct run *r, struct fail *f)
-{
-    static const char *const keys[] = { "working_dir", "workdir", "cwd" };
-    char *dir = NULL;
-    for (size_t k = 0; k < 3 && !dir; k++)
-        if (get_str(s, t, keys[k], ar, &dir, f) < 0)
-            return -1;
     if (!dir || !*dir) {
-        r->cwd = (char *)workdir;
+        r->cwd = workdir;
         return 0;
     }
     if (dir[0] != '/') {
-        char *abs = arena_take(ar, strlen(workdir) + strlen(dir) + 2);
+        char *abs = decode_take(ar, strlen(workdir) + strlen(dir) + 2);
         if (!abs)
             return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "working_dir");
         sprintf(abs, "%s/%s", workdir, dir);
@@ -254,41 +145,37 @@ static const struct language *find_language(const char *name)
     return NULL;
 }
 
-/* Decodes and checks a run request: everything a client can get wrong is answered here,
- * before anything starts. */
-static int decode_run(const char *s, const struct json_token *t, struct arena *ar, int is_code,
-                      int64_t dflt_timeout, const char *workdir, struct run *r, struct fail *f)
+/* Checks a decoded run request: everything a client can get wrong is answered here,
+ * before anything starts. dflt_ms is the route's timeout (also for a synchronous 0). */
+static int check_run(struct decode_arena *ar, const struct run_req *q, int is_code,
+                     int64_t dflt_ms, int sync, const char *workdir, struct run *r,
+                     struct fail *f)
 {
     memset(r, 0, sizeof *r);
     if (is_code) {
-        int i = json_get(s, t, 0, "code");
-        if (i < 0 || t[i].type == JSON_NULL)
-            return fail(f, 400, "MISSING_PARAMETER", "'%s' is required", "code");
-        if (t[i].type != JSON_STRING)
-            return fail(f, 400, "INVALID_REQUEST", "'%s' must be a string", "code");
-        r->code = arena_str(ar, s, &t[i], &r->code_len);
-        if (!r->code)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "code");
-        char *lang = NULL;
-        if (get_str(s, t, "language", ar, &lang, f) < 0)
-            return -1;
-        r->lang_name = lang && *lang ? lang : "python";
+        r->code = q->code.p;
+        r->code_len = q->code.len;
+        r->lang_name = q->language;
         r->lang = find_language(r->lang_name);
         if (!r->lang)
             return fail(f, 400, "INVALID_REQUEST", "unknown language: %s", r->lang_name);
     } else {
-        int rc = get_str(s, t, "command", ar, &r->command, f);
-        if (rc < 0)
-            return -1;
-        if (rc == 0 || !*r->command)
-            return fail(f, 400, "MISSING_PARAMETER", "'%s' is required", "command");
-        if (decode_args(s, t, ar, r, f) < 0)
-            return -1;
+        r->command = q->command;
+        if (q->args.v) {   /* argv: the command, then the args */
+            r->args = decode_take(ar, (q->args.n + 2) * sizeof *r->args);
+            if (!r->args)
+                return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "args");
+            r->args[0] = (char *)q->command;
+            memcpy(r->args + 1, q->args.v, (q->args.n + 1) * sizeof *r->args);
+        }
     }
-    if (decode_timeout(s, t, dflt_timeout, r, f) < 0 || decode_cwd(s, t, ar, workdir, r, f) < 0 ||
-        decode_env(s, t, ar, r, f) < 0 || get_str(s, t, "name", ar, &r->name, f) < 0)
-        return -1;
-    return 0;
+    /* a synchronous run is never unlimited: the SDK gives up after timeout + 30 s and
+     * sends the run again, so 0 there means the route's default */
+    r->timeout_ms = q->timeout_ms < 0 || (sync && q->timeout_ms == 0) ? dflt_ms : q->timeout_ms;
+    r->env = q->env.env;
+    r->nenv = q->env.n;
+    r->name = q->name;
+    return check_cwd(ar, q->cwd, workdir, r, f);
 }
 
 /* ---- preparing what runs ---- */
@@ -305,9 +192,9 @@ static const char *env_lookup(char *const *env, const char *key)
 /* The child's environment: the base (the agent's own less its private settings, under the
  * agent-held set of /env: envset.h), then the request's on top, then PYTHONUNBUFFERED for
  * python unless the request set it. */
-static char **build_env(struct arena *ar, const struct run *r)
+static char **build_env(struct decode_arena *ar, const struct run *r)
 {
-    char **env = arena_take(ar, (envset_base_max() + r->nenv + 3) * sizeof *env);
+    char **env = decode_take(ar, (envset_base_max() + r->nenv + 3) * sizeof *env);
     if (!env)
         return NULL;
     size_t k = envset_base(env, r->env);
@@ -323,7 +210,7 @@ static char **build_env(struct arena *ar, const struct run *r)
 }
 
 /* Finds name on PATH (or as a path) as the child would. Returns 0 or an errno. */
-static int which(struct arena *ar, const char *name, const char *path, char **out)
+static int which(struct decode_arena *ar, const char *name, const char *path, char **out)
 {
     if (strchr(name, '/')) {
         *out = (char *)name;
@@ -332,7 +219,7 @@ static int which(struct arena *ar, const char *name, const char *path, char **ou
     int err = ENOENT;
     for (const char *p = path; *p;) {
         size_t len = strcspn(p, ":");
-        char *cand = arena_take(ar, len + strlen(name) + 2);
+        char *cand = decode_take(ar, len + strlen(name) + 2);
         if (!cand)
             return ENOMEM;
         sprintf(cand, "%.*s%s%s", (int)len, p, len ? "/" : "", name);
@@ -350,12 +237,12 @@ static int which(struct arena *ar, const char *name, const char *path, char **ou
 }
 
 /* Writes the code to a private temp file (mode 0600 from mkstemps). */
-static char *write_code(struct arena *ar, const struct run *r, struct fail *f)
+static char *write_code(struct decode_arena *ar, const struct run *r, struct fail *f)
 {
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp)
         tmp = "/tmp";
-    char *path = arena_take(ar, strlen(tmp) + 40);
+    char *path = decode_take(ar, strlen(tmp) + 40);
     if (!path) {
         fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
         return NULL;
@@ -385,20 +272,20 @@ static char *write_code(struct arena *ar, const struct run *r, struct fail *f)
 }
 
 /* Turns a decoded run into a proc_spec: argv, environment, resolved program. */
-static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct fail *f)
+static int prepare(struct decode_arena *ar, struct run *r, struct proc_spec *sp, struct fail *f)
 {
     memset(sp, 0, sizeof *sp);
     char **env = build_env(ar, r);
-    char **argv = arena_take(ar, 6 * sizeof *argv);
+    char **argv = decode_take(ar, 6 * sizeof *argv);
     if (!env || !argv)
         return fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
     const char *path = env_lookup(env, "PATH");
     sp->envp = env;
     sp->cwd = r->cwd;
     sp->name = r->name;
-    sp->timeout_s = r->timeout_s;
+    sp->timeout_ms = r->timeout_ms;
     if (!r->lang && !r->args) {
-        argv[0] = "/bin/sh", argv[1] = "-c", argv[2] = r->command, argv[3] = NULL;
+        argv[0] = "/bin/sh", argv[1] = "-c", argv[2] = (char *)r->command, argv[3] = NULL;
         sp->path = "/bin/sh";
         sp->argv = argv;
         sp->command = r->command;
@@ -418,7 +305,7 @@ static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct
         size_t len = 1;
         for (size_t i = 0; r->args[i]; i++)
             len += strlen(r->args[i]) + 1;
-        char *cmd = arena_take(ar, len);
+        char *cmd = decode_take(ar, len);
         if (!cmd)
             return fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
         cmd[0] = 0;
@@ -437,9 +324,14 @@ static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct
         if (which(ar, exe, path, &prog) != 0)
             prog = NULL;
     }
-    if (!prog)
-        return fail(f, 400, "EXECUTION_FAILED", "interpreter not installed: %s",
-                    r->lang->runners[0]);
+    if (!prog) {   /* name every runner tried, so the user knows what to install */
+        char tried[100] = "";
+        for (size_t i = 0; i < 4 && r->lang->runners[i]; i++)
+            snprintf(tried + strlen(tried), sizeof tried - strlen(tried), "%s%.*s",
+                     i ? ", " : "", (int)strcspn(r->lang->runners[i], " "), r->lang->runners[i]);
+        return fail(f, 400, "EXECUTION_FAILED", "interpreter not installed (tried %s on PATH)",
+                    tried);
+    }
     char *file = write_code(ar, r, f);
     if (!file)
         return -1;
@@ -456,6 +348,42 @@ static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct
     sp->language = r->lang_name;
     sp->code_path = file;
     return 0;
+}
+
+/* 1 when one of lang's runners is on PATH (path: a PATH value). */
+static int language_present(const struct language *lang, const char *path)
+{
+    struct decode_arena ar;
+    int found = 0;
+    if (decode_arena_open(&ar, 8192) < 0)
+        return 0;
+    for (size_t i = 0; i < 4 && lang->runners[i] && !found; i++) {
+        char exe[32], *prog;
+        snprintf(exe, sizeof exe, "%.*s", (int)strcspn(lang->runners[i], " "), lang->runners[i]);
+        ar.used = 0;
+        found = which(&ar, exe, path, &prog) == 0;
+    }
+    decode_arena_close(&ar);
+    return found;
+}
+
+void api_proc_languages(struct buf *b)
+{
+    char **env = malloc((envset_base_max() + 1) * sizeof *env);
+    const char *path = NULL;
+    if (env) {
+        envset_base(env, NULL);
+        path = env_lookup(env, "PATH");
+    }
+    buf_putc(b, '[');
+    for (size_t i = 0; i < NLANGUAGES; i++) {
+        if (!language_present(&languages[i], path ? path : DEFAULT_PATH))
+            continue;
+        json_sep(b);
+        json_put_cstr(b, languages[i].names[0]);
+    }
+    buf_putc(b, ']');
+    free(env);
 }
 
 /* ---- answering ---- */
@@ -491,6 +419,16 @@ static void put_ring(struct buf *b, const struct proc_ring *r)
     memcpy(joined + n1, p2, n2);
     json_put_str(b, joined, n1 + n2);
     free(joined);
+}
+
+/* "timeout" in seconds: an integer when whole, else with the milliseconds asked for */
+static void put_timeout(struct buf *b, const struct proc *p)
+{
+    json_put_key(b, "timeout");
+    if (p->timeout_ms % 1000 == 0)
+        json_put_int(b, p->timeout_ms / 1000);
+    else
+        json_put_num(b, (double)p->timeout_ms / 1000.0, 3);
 }
 
 static const char *status_name(const struct proc *p)
@@ -529,13 +467,13 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     json_put_cstr(b, status_name(p));
     json_put_key(b, "reason");
     json_put_cstr(b, done ? reason_name(p->reason) : NULL);
-    json_put_key(b, "pid");
-    if (p->state == PROC_RUNNING)
+    json_put_key(b, "pid");   /* kept once finished: which process it was */
+    if (p->pid > 0)
         json_put_int(b, p->pid);
     else
         json_put_null(b);
     json_put_key(b, "exit_code");
-    if (done)
+    if (done && p->exit_code >= 0)
         json_put_int(b, p->exit_code);
     else
         json_put_null(b);
@@ -564,8 +502,7 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     json_put_bool(b, p->out.total > p->out.len);
     json_put_key(b, "stderr_truncated");
     json_put_bool(b, p->err.total > p->err.len);
-    json_put_key(b, "timeout");
-    json_put_int(b, p->timeout_s);
+    put_timeout(b, p);
     buf_putc(b, '}');
 }
 
@@ -604,27 +541,26 @@ static void answer_fail(const struct server_request *req, struct server_reply *r
 
 /* Decodes, prepares and creates a record. Returns it, or NULL after answering. */
 static struct proc *start_run(const struct api_ctx *c, struct server_request *req,
-                              struct server_reply *rep, int is_code, int64_t dflt_timeout)
+                              struct server_reply *rep, int is_code, int sync)
 {
     if (*c->stopping) {   /* it would miss the SIGTERM already sent to every group */
         api_error(req, rep, 503, "EXECUTION_FAILED", "the agent is shutting down");
         return NULL;
     }
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
-        return NULL;
-    struct arena ar = { NULL, 0, 3 * req->body_len + 64 * 1024 };
+    struct decode_arena ar;
     struct fail f = { 0 };
     struct proc *p = NULL;
+    struct run_req q;
     struct run r;
     struct proc_spec sp;
-    ar.base = ar.cap <= ARENA_STATIC ? arena_static : malloc(ar.cap);
-    if (!ar.base) {
+    int64_t dflt_ms = (sync ? LIMIT_TIMEOUT_SYNC_S : LIMIT_TIMEOUT_BG_S) * 1000;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len) + 64 * 1024) < 0) {
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
-        goto done;
+        return NULL;
     }
-    if (decode_run(req->body_len ? req->body : "{}", t, &ar, is_code, dflt_timeout,
-                   c->workdir, &r, &f) < 0 ||
+    if (api_decode_body(req, rep, is_code ? &code_table : &command_table, &ar, &q, NULL) < 0)
+        goto done;
+    if (check_run(&ar, &q, is_code, dflt_ms, sync, c->workdir, &r, &f) < 0 ||
         prepare(&ar, &r, &sp, &f) < 0) {
         answer_fail(req, rep, &f);
         goto done;
@@ -643,9 +579,7 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
         }
     }
 done:
-    if (ar.base != arena_static)
-        free(ar.base);
-    free(t);
+    decode_arena_close(&ar);
     return p;
 }
 
@@ -668,6 +602,7 @@ static int answer_started(struct server_reply *rep, const struct proc *p)
     else
         json_put_null(b);
     put_time(b, "created_at", p->created_ms);
+    put_timeout(b, p);
     buf_putc(b, '}');
     return 0;
 }
@@ -676,7 +611,7 @@ int api_commands_background(const struct api_ctx *c, struct server_request *req,
                             const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(c, req, rep, 0, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 0, 0);
     return p ? answer_started(rep, p) : 0;
 }
 
@@ -684,7 +619,7 @@ int api_execute_background(const struct api_ctx *c, struct server_request *req, 
                            const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(c, req, rep, 1, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 1, 0);
     return p ? answer_started(rep, p) : 0;
 }
 
@@ -709,7 +644,10 @@ static void sync_done(struct proc *p, void *ctx)
     json_put_key(b, "stderr");
     put_ring(b, &p->err);
     json_put_key(b, "exit_code");
-    json_put_int(b, p->exit_code);
+    if (p->exit_code >= 0)
+        json_put_int(b, p->exit_code);
+    else
+        json_put_null(b);   /* dequeued before it ran */
     json_put_key(b, "execution_time");
     json_put_num(b, proc_runtime(p), 3);
     if (p->is_code) {
@@ -718,9 +656,12 @@ static void sync_done(struct proc *p, void *ctx)
     } else {
         json_put_key(b, "command");
         json_put_cstr(b, p->command);
-        json_put_key(b, "pid");
-        json_put_int(b, p->pid);
     }
+    json_put_key(b, "pid");
+    if (p->pid > 0)
+        json_put_int(b, p->pid);
+    else
+        json_put_null(b);
     json_put_key(b, "process_id");
     json_put_cstr(b, p->id);
     json_put_key(b, "timestamp");
@@ -731,8 +672,15 @@ static void sync_done(struct proc *p, void *ctx)
     json_put_bool(b, p->out.total > p->out.len);
     json_put_key(b, "stderr_truncated");
     json_put_bool(b, p->err.total > p->err.len);
+    json_put_key(b, "stdout_bytes");
+    json_put_int(b, (int64_t)p->out.total);
+    json_put_key(b, "stderr_bytes");
+    json_put_int(b, (int64_t)p->err.total);
+    put_timeout(b, p);
     if (timed_out) {
         json_put_key(b, "error");
+        json_put_cstr(b, "execution timed out");
+        json_put_key(b, "message");
         json_put_cstr(b, "execution timed out");
         json_put_key(b, "code");
         json_put_cstr(b, "EXECUTION_TIMEOUT");
@@ -744,7 +692,7 @@ static void sync_done(struct proc *p, void *ctx)
 static int run_sync(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     int is_code)
 {
-    struct proc *p = start_run(c, req, rep, is_code, LIMIT_TIMEOUT_SYNC_S);
+    struct proc *p = start_run(c, req, rep, is_code, 1);
     if (!p)
         return 0;
     if (p->state == PROC_FINISHED) {   /* cannot happen before the loop runs, but decide it */
@@ -770,6 +718,21 @@ int api_execute_run(const struct api_ctx *c, struct server_request *req, struct 
     return run_sync(c, req, rep, 1);
 }
 
+/* A boolean query value as people write it: true/false, 1/0, yes/no, on/off in any case;
+ * present without a value ("?output") is true. -1 for anything else. */
+static int query_bool(const char *v)
+{
+    static const char *const yes[] = { "", "true", "1", "yes", "on" };
+    static const char *const no[] = { "false", "0", "no", "off" };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!strcasecmp(v, yes[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (!strcasecmp(v, no[i]))
+            return 0;
+    return -1;
+}
+
 static int list_match(const struct proc *p, const char *status, const char *name)
 {
     return (!status || !strcmp(status, status_name(p))) &&
@@ -784,17 +747,24 @@ int api_processes_list(const struct api_ctx *c, struct server_request *req, stru
     int has_status = http_query_get(req->query, req->query_len, "status", status, sizeof status);
     int has_name = http_query_get(req->query, req->query_len, "name", name, sizeof name);
     int has_output = http_query_get(req->query, req->query_len, "output", output, sizeof output);
-    if (has_status == -2 || has_name == -2 || has_output == -2) {
+    if (has_name == -2) {
         api_error(req, rep, 400, "INVALID_REQUEST", "malformed query string");
         return 0;
     }
-    if (has_status >= 0 && strcmp(status, "queued") && strcmp(status, "running") &&
-        strcmp(status, "completed") && strcmp(status, "failed")) {
+    for (char *q = status; has_status >= 0 && *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    if (has_status == -2 || (has_status >= 0 && strcmp(status, "queued") &&
+                             strcmp(status, "running") && strcmp(status, "completed") &&
+                             strcmp(status, "failed"))) {
         api_error(req, rep, 400, "INVALID_REQUEST",
                   "status must be queued, running, completed or failed");
         return 0;
     }
-    int with_output = !(has_output >= 0 && (!strcmp(output, "false") || !strcmp(output, "0")));
+    int with_output = has_output < 0 ? 1 : query_bool(output);
+    if (has_output == -2 || with_output < 0) {
+        api_error(req, rep, 400, "INVALID_REQUEST", "output must be true or false");
+        return 0;
+    }
     const char *want_status = has_status >= 0 ? status : NULL;
     const char *want_name = has_name >= 0 ? name : NULL;
     struct buf *b = &rep->body;
@@ -902,33 +872,73 @@ int api_process_forget(const struct api_ctx *c, struct server_request *req, stru
     return 0;
 }
 
-/* Kill by id with an optional "signal" (name or number) in the body. */
-static int kill_common(struct server_request *req, struct server_reply *rep, const char *s,
-                       const struct json_token *t, const char *id, size_t id_len)
+/* Kill requests: {process_id, signal?} in the body, or the id in the path. */
+struct kill_req {
+    const char *process_id;
+    const char *signal;   /* name or number, as text; NULL: SIGTERM */
+};
+#define KILL(x) offsetof(struct kill_req, x)
+static const struct decode_field kill_body_fields[] = {
+    { "process_id", .type = DECODE_STRING, .off = KILL(process_id), .flags = DECODE_REQUIRED },
+    { "signal", .type = DECODE_SCALAR, .off = KILL(signal) },
+};
+static const struct decode_table kill_body_table = DECODE_TABLE(kill_body_fields);
+static const struct decode_table kill_path_table = { kill_body_fields + 1, 1 };
+
+/* A signal as clients spell it: "SIGTERM", "sigterm", "TERM", "term", "15". 0 when unknown. */
+static int parse_signal(const char *s)
+{
+    char up[16];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof up)
+        return 0;
+    for (size_t i = 0; i <= n; i++)
+        up[i] = (char)toupper((unsigned char)s[i]);
+    int sig = proc_signal_parse(up, n);
+    return sig > 0 ? sig : 0;
+}
+
+static void answer_kill(struct server_reply *rep, const struct proc *p, int sig, int rc)
+{
+    struct buf *b = &rep->body;
+    int terminating = rc == 1 || p->killing || p->state == PROC_FINISHED;
+    buf_putc(b, '{');
+    json_put_key(b, "process_id");
+    json_put_cstr(b, p->id);
+    json_put_key(b, "status");
+    json_put_cstr(b, terminating ? "killed" : status_name(p));
+    json_put_key(b, "signal");
+    if (rc == 1)
+        json_put_null(b);
+    else
+        json_put_cstr(b, proc_signal_name(sig));
+    if (rc == 1) {
+        json_put_key(b, "dequeued");
+        json_put_bool(b, 1);
+    }
+    json_put_key(b, "message");
+    json_put_cstr(b, rc == 1 ? "dequeued before it started: nothing to signal, no exit code"
+                     : terminating ? "signal sent to the process group; SIGKILL follows after "
+                                     "the grace period if it is still running"
+                                   : "signal sent to the process group once");
+    buf_putc(b, '}');
+}
+
+static int kill_common(struct server_request *req, struct server_reply *rep,
+                       const struct kill_req *k, const char *id, size_t id_len)
 {
     int sig = SIGTERM;
-    int i = json_get(s, t, 0, "signal");
-    if (i >= 0 && t[i].type != JSON_NULL) {
-        char name[16];
-        int64_t num;
-        if (t[i].type == JSON_STRING && t[i].len < sizeof name) {
-            size_t n = json_str_decode(s, &t[i], name);
-            sig = proc_signal_parse(name, n);
-        } else if (t[i].type == JSON_NUMBER && json_get_int64(s, &t[i], &num) == 0 && num > 0 &&
-                   num < 65) {
-            sig = proc_signal_name((int)num) ? (int)num : -1;
-        } else {
-            sig = -1;
-        }
-        if (sig <= 0) {
-            api_error(req, rep, 400, "INVALID_REQUEST", "unknown signal");
-            return 0;
-        }
+    if (k->signal && !(sig = parse_signal(k->signal))) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "unknown signal: %.32s", k->signal);
+        api_error(req, rep, 400, "INVALID_REQUEST", msg);
+        return 0;
     }
     struct proc *p = find_or_404(req, rep, id, id_len);
     if (!p)
         return 0;
-    if (proc_kill(p, sig) < 0) {
+    int rc = proc_kill(p, sig);
+    if (rc == -1) {
         char msg[80];
         snprintf(msg, sizeof msg, "process already finished: %s", p->id);
         api_error(req, rep, 404, "PROCESS_NOT_FOUND", msg);
@@ -937,17 +947,12 @@ static int kill_common(struct server_request *req, struct server_reply *rep, con
         buf_printf(&rep->body, ",\"process_id\":\"%s\",\"status\":\"%s\"}", p->id, status_name(p));
         return 0;
     }
-    struct buf *b = &rep->body;
-    buf_putc(b, '{');
-    json_put_key(b, "process_id");
-    json_put_cstr(b, p->id);
-    json_put_key(b, "status");
-    json_put_cstr(b, "killed");
-    json_put_key(b, "signal");
-    json_put_cstr(b, proc_signal_name(sig));
-    json_put_key(b, "message");
-    json_put_cstr(b, "signal sent to the process group");
-    buf_putc(b, '}');
+    if (rc == -2) {
+        api_error(req, rep, 409, "INVALID_REQUEST",
+                  "process is queued: only TERM, INT, QUIT or KILL (dequeue) apply before it starts");
+        return 0;
+    }
+    answer_kill(rep, p, sig, rc);
     return 0;
 }
 
@@ -955,19 +960,15 @@ int api_kill_body(const struct api_ctx *c, struct server_request *req, struct se
                   const char *param, size_t param_len)
 {
     (void)c, (void)param, (void)param_len;
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
+    struct decode_arena ar;
+    struct kill_req k;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         return 0;
-    const char *s = req->body_len ? req->body : "{}";
-    int i = json_get(s, t, 0, "process_id");
-    char id[32];
-    if (i < 0 || t[i].type == JSON_NULL)
-        api_error(req, rep, 400, "MISSING_PARAMETER", "'process_id' is required");
-    else if (t[i].type != JSON_STRING || t[i].len >= sizeof id)
-        answer_no_process(req, rep, "(not an id)", 11);
-    else
-        kill_common(req, rep, s, t, id, json_str_decode(s, &t[i], id));
-    free(t);
+    }
+    if (api_decode_body(req, rep, &kill_body_table, &ar, &k, NULL) == 0)
+        kill_common(req, rep, &k, k.process_id, strlen(k.process_id));
+    decode_arena_close(&ar);
     return 0;
 }
 
@@ -975,11 +976,15 @@ int api_kill_path(const struct api_ctx *c, struct server_request *req, struct se
                   const char *param, size_t param_len)
 {
     (void)c;
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
+    struct decode_arena ar;
+    struct kill_req k;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         return 0;
-    kill_common(req, rep, req->body_len ? req->body : "{}", t, param, param_len);
-    free(t);
+    }
+    if (api_decode_body(req, rep, &kill_path_table, &ar, &k, NULL) == 0)
+        kill_common(req, rep, &k, param, param_len);
+    decode_arena_close(&ar);
     return 0;
 }
 

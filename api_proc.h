@@ -9,6 +9,10 @@
 
 /* Each answers rep (status + JSON body). param is the {id} path segment, if any.
  * The synchronous ones may return SERVER_PARKED. */
+/* The languages whose interpreter is on the PATH a new process gets, as a JSON array of
+ * their names ("python", "javascript", ...), for /health. */
+void api_proc_languages(struct buf *b);
+
 api_route_fn api_commands_background;
 api_route_fn api_execute_background;
 api_route_fn api_commands_run;

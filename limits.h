@@ -55,6 +55,21 @@
 #define LIMIT_CMDLINE_BYTES    4096         /* command line bytes reported per system process */
 #define LIMIT_PASSWD_BYTES     (256u << 10) /* /etc/passwd read for user names; a VM's is ~2 KiB */
 
+/* SDK parity (issue 12) */
+#define LIMIT_ENV_KEY_BYTES    1024         /* a key in DELETE /env/{key}: longer ones are no
+                                             * name anyone sets (the path fits 8 KiB anyway) */
+
+/* Idempotency-Key (idem.c): answers kept so a repeated start request is answered, not re-run */
+#define LIMIT_IDEM_TTL_MS      (10 * 60 * 1000) /* how long a key is remembered: the SDKs retry
+                                                 * within seconds; ten minutes covers a client
+                                                 * that times out a long synchronous run */
+#define LIMIT_IDEM_KEYS        4096      /* keys kept; the oldest is forgotten first (a burst of
+                                          * 4096 keyed starts in 10 min is ~7 a second) */
+#define LIMIT_IDEM_KEY_BYTES   255       /* the header's value (Stripe's limit; UUIDs are 36) */
+#define LIMIT_IDEM_REPLY_BYTES (4u << 20) /* one kept answer: a sync run's two 1 MiB streams,
+                                           * JSON-escaped; a larger one is not kept (409) */
+#define LIMIT_IDEM_TOTAL_BYTES (64u << 20) /* all kept answers; past it the oldest go first */
+
 /* Live streams (WebSocket, Server-Sent Events, long poll, file watching) */
 #define LIMIT_WS_MESSAGE       (1u << 20)   /* a client message; larger ones are closed with 1009 */
 #define LIMIT_WS_PING_MS       30000        /* WebSocket keepalive ping */
@@ -65,8 +80,10 @@
 #define LIMIT_STREAM_FIRST_MS  30000        /* WS /execute/stream: the execute message comes within this */
 #define LIMIT_SDK_GAP_MS       5            /* WS /execute/stream: between frames; the TS SDK keeps only the
                                              * first of several frames that arrive in one TCP read */
+#define LIMIT_SDK_REPEAT_MS    100          /* WS /execute/stream: "complete" again until the client
+                                             * closes (the SDK hangs for good when it loses it) */
+#define LIMIT_SDK_REPEATS      30           /* ... at most this often, then the server closes */
 #define LIMIT_WAIT_S           300          /* GET /execute/processes/{id}?wait= at most */
 #define LIMIT_WATCH_DIRS       8192         /* directories one file watch follows (inotify watches) */
-#define LIMIT_WATCH_EVENTS     256          /* change events queued per watch client; more is one OVERFLOW */
 
 #endif

@@ -313,7 +313,7 @@ static void proc_mark_running(struct proc *p)
     p->state = PROC_RUNNING;
     p->started_ms = util_wall_ms();
     p->started_us = util_mono_us();
-    p->deadline_us = p->timeout_s ? p->started_us + p->timeout_s * 1000000 : 0;
+    p->deadline_us = p->timeout_ms ? p->started_us + p->timeout_ms * 1000 : 0;
     counts.started_total++;
     live_add(p);
     notify(p, PROC_EV_STARTED, 0);
@@ -464,7 +464,7 @@ struct proc *proc_create(const struct proc_spec *spec)
     make_id(p->id, "proc_");
     make_id(p->exec_id, "exec_");
     p->is_code = spec->language != NULL;
-    p->timeout_s = spec->timeout_s;
+    p->timeout_ms = spec->timeout_ms;
     p->created_ms = util_wall_ms();
     p->out_fd = p->err_fd = -1;
     p->live_idx = -1;
@@ -521,20 +521,32 @@ struct proc *proc_find(const char *id, size_t len)
     return NULL;
 }
 
+/* Only these end a process when it does not handle them, so only they are a kill: marked on
+ * the record and escalated to SIGKILL after the grace period. Any other signal (USR1, STOP,
+ * HUP...) is delivered once and the process ends as it ends. */
+static int sig_terminating(int sig)
+{
+    return sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGKILL;
+}
+
 int proc_kill(struct proc *p, int sig)
 {
     if (p->state == PROC_FINISHED)
         return -1;
     if (p->state == PROC_QUEUED) {
+        if (!sig_terminating(sig))
+            return -2;   /* nothing runs to take it, and it does not end the record */
         p->reason = PROC_R_KILLED;
-        p->exit_code = 128 + sig;
+        p->exit_code = -1;   /* it never ran: no exit code */
         p->term_signal = 0;
         notify(p, PROC_EV_KILLED, 0);
         proc_finish(p);   /* no evict() here: callers walking the list keep their next */
-        return 0;
+        return 1;
     }
     if (!p->reaped)
         killpg(p->pid, sig);
+    if (!sig_terminating(sig))
+        return 0;
     if (p->killing != PROC_R_TIMEOUT)
         p->killing = PROC_R_KILLED;
     notify(p, PROC_EV_KILLED, sig);

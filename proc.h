@@ -37,10 +37,10 @@ struct proc {
     enum proc_reason reason;
     pid_t pid;                /* 0 before start; kept after exit for the record */
     int reaped;               /* waitpid returned it: never signalled again */
-    int exit_code;            /* valid when finished */
+    int exit_code;            /* valid when finished; -1: none (dequeued before it ran) */
     int term_signal;          /* signal that ended it, 0 if none */
     int spawn_errno;          /* PROC_R_SPAWN_ERROR: why */
-    int64_t timeout_s;        /* 0 = none */
+    int64_t timeout_ms;       /* 0 = none; milliseconds, as the client asked (1.5 s is 1500) */
     int64_t created_ms, started_ms, finished_ms;   /* wall clock */
     int64_t started_us, finished_us;               /* monotonic */
     struct proc_ring out, err;
@@ -73,7 +73,7 @@ struct proc_spec {
     const char *command;         /* display form */
     const char *language;        /* NULL for commands */
     const char *code_path;       /* temp file to remove after exit, or NULL */
-    int64_t timeout_s;
+    int64_t timeout_ms;          /* 0 = none */
 };
 
 struct proc_limits {
@@ -96,8 +96,11 @@ struct proc *proc_first(void);
 struct proc *proc_next(const struct proc *p);
 struct proc *proc_find(const char *id, size_t len);
 
-/* Signals the process group (sig, then SIGKILL after the grace period) and marks the
- * record killed; a queued record ends at once. Returns 0, or -1 when already finished. */
+/* Signals the process group. A terminating sig (TERM, INT, QUIT, KILL) marks the record
+ * killed and is followed by SIGKILL after the grace period; any other is delivered once and
+ * changes nothing on the record. A queued record is dequeued by a terminating sig (it ends
+ * killed with exit_code -1: it never ran). Returns 0 signalled, 1 dequeued, -1 already
+ * finished, -2 queued and sig not terminating (nothing done). */
 int proc_kill(struct proc *p, int sig);
 /* Drops a finished record. Returns 0, or -1 when it is still queued or running. */
 int proc_forget(struct proc *p);

@@ -36,6 +36,7 @@ struct conn {
     int slot;
     enum conn_state state;
     uint32_t reqgen;          /* matches the token of the current request */
+    uint64_t token;           /* the dispatched request's token until its reply is sent; 0 */
     int64_t deadline;         /* monotonic us; 0 = none */
     int64_t started;          /* when this request's first byte came */
     int keep_alive;
@@ -73,6 +74,7 @@ static size_t bodies_held;    /* request body buffers over all connections */
 static size_t replies_held;   /* large reply buffers (> KEEP_BYTES) over all connections */
 static int stopping;
 static server_handler *handler;
+static void (*on_reply)(uint64_t token, const struct server_reply *rep);
 static void *handler_ctx;
 static uint32_t reqgen_next;
 static char rid_prefix[9];
@@ -294,6 +296,9 @@ static int conn_send(struct conn *c)
         buf_reset(&r->headers);
     if (stopping)
         c->keep_alive = 0;
+    if (on_reply && c->token)
+        on_reply(c->token, r);
+    c->token = 0;
     int n = c->owner ? conn_head_taken(c) :
             snprintf(c->head_out, sizeof c->head_out,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -390,6 +395,7 @@ static int conn_dispatch(struct conn *c, const char *body, size_t body_len, size
     rq.body_len = body_len;
     c->reqgen = ++reqgen_next;
     rq.token = (uint64_t)c->slot << 32 | c->reqgen;
+    c->token = rq.token;
 
     struct server_reply *r = &c->rep;
     buf_reset(&r->body);
@@ -517,8 +523,16 @@ static int conn_next_request(struct conn *c)
         c->deadline = c->started + (int64_t)LIMIT_HEADER_MS * 1000;
     }
     int r = http_parse_request(c->in, c->in_len, &c->req);
-    if (r == HTTP_INCOMPLETE && c->in_len < sizeof c->in)
-        return 0;
+    if (r == HTTP_INCOMPLETE && c->in_len < sizeof c->in) {
+        /* a field line that already dooms the request (a second Content-Length, say) is
+         * answered now: the client may never send the blank line that ends the block */
+        int early = http_request_early(&c->req);
+        if (!early)
+            return 0;
+        conn_request_id(c);
+        conn_note_request(c);
+        return conn_framing_error(c, early) > 0;
+    }
     if (r < 0) {
         const char *code = "INVALID_REQUEST", *msg = "request header fields too large";
         int status = r == HTTP_INCOMPLETE ? 431 : status_for_parse(r, &code, &msg);
@@ -765,6 +779,11 @@ void server_resume(uint64_t token)
     struct conn *c = conns[(uint32_t)(token >> 32)];
     if (conn_send(c) > 0)
         conn_process(c);
+}
+
+void server_on_reply(void (*fn)(uint64_t token, const struct server_reply *rep))
+{
+    on_reply = fn;
 }
 
 void server_shutdown(void)

@@ -75,6 +75,11 @@ int64_t server_tick(int64_t now_us);
 struct server_reply *server_parked(uint64_t token);
 /* Sends the parked reply (no-op when the client went away). */
 void server_resume(uint64_t token);
+/* Calls fn(token, rep) with the reply to every request the handler was given, just before
+ * it is sent (a parked one when resumed), after the server's own substitutions (500 for a
+ * reply too large, 503 busy). Not called for the server's own errors before a handler ran,
+ * nor for a parked request whose client left. One observer (idem.c keeps answers). */
+void server_on_reply(void (*fn)(uint64_t token, const struct server_reply *rep));
 /* Graceful stop: close the listener and idle connections; busy ones close after their
  * current reply. */
 void server_shutdown(void);

@@ -1,8 +1,10 @@
 #!/bin/bash
 # make bench: the agent measured beside its anchors (nginx, a bare spawn loop, `| cat`,
-# tini-static) in one run on one machine; writes bench/results.md, bench/results.json and
-# the SVG charts. Never part of make test. Unattended, a few minutes.
-# Usage: scripts/bench.sh BIN   (RUNS=3 DUR=3 BENCH_ONLY=http,spawn,... to change the run)
+# tini-static) in one run on one machine; writes results.md, results.json and the SVG charts
+# into build/bench/ (untracked), and publishes them into bench/ (tracked, what the README
+# shows) only with PUBLISH=1. Never part of make test. Unattended, a few minutes.
+# Usage: [PUBLISH=1] scripts/bench.sh BIN   (RUNS=3 DUR=3 BENCH_ONLY=http,spawn,... to change
+# the run; BENCH_OUT=DIR to write elsewhere)
 set -euo pipefail
 bin=$(realpath "$1")
 cd "$(dirname "$0")/.."
@@ -27,6 +29,16 @@ fi
 mkdir -p build/bench
 cp "$bin" build/bench/sandbox-agent
 
+out=${BENCH_OUT:-build/bench}
+mkdir -p "$out"
 uptime >&2
-BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof exec /usr/bin/python3 bench/bench.py \
-    build/bench/sandbox-agent
+BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
+    bench/bench.py build/bench/sandbox-agent
+if [ "${PUBLISH:-0}" = 1 ]; then
+    for f in results.md results.json ratios.svg footprint.svg container.md; do
+        if [ -e "$out/$f" ]; then cp "$out/$f" bench/; fi
+    done
+    echo "bench: published $out into bench/" >&2
+else
+    echo "bench: results in $out (make bench PUBLISH=1 copies them into bench/)" >&2
+fi
