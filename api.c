@@ -11,6 +11,7 @@
 #include "api_stream.h"
 #include "api_term.h"
 #include "api_terminal.h"
+#include "api_watch.h"
 #include "envset.h"
 #include "idem.h"
 #include "limits.h"
@@ -57,6 +58,7 @@ static const struct route routes[] = {
     /* live streams (issue 14): WebSocket and SSE readers at their own offsets */
     { "GET", "/execute/stream", api_execute_stream, 0 },
     { "GET", "/execute/processes/{id}/stream", api_process_stream, 0 },
+    { "GET", "/files/watch", api_files_watch, 0 },
     /* stdin and terminals (issue 15) */
     { "POST", "/execute/processes/{id}/stdin", api_process_stdin, 0 },
     { "POST", "/execute/processes/{id}/stdin/close", api_process_stdin_close, 0 },
