@@ -59,6 +59,7 @@ static const struct flag flags[] = {
     { "output-limit", FLAG_BYTES, CFG(output_limit), "bytes kept per output stream (default 1M)" },
     { "output-budget", FLAG_BYTES, CFG(output_budget), "bytes kept over all records (default 256M)" },
     { "grace", FLAG_LONG, CFG(grace_s), "seconds between SIGTERM and SIGKILL (default 5)" },
+    { "terminal-keep", FLAG_LONG, CFG(terminal_keep_s), "seconds an unattached WS /terminal session waits for its client before it is hung up (default 300)" },
     { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mount /proc /sys /dev /tmp /run, lo up" },
     { "hostname", FLAG_STR, CFG(hostname), "set the hostname at start" },
     /* webhooks (issue 16) */
@@ -136,6 +137,7 @@ static void config_defaults(struct config *cfg)
         .grace_s = LIMIT_GRACE_S,
         .python_sessions = LIMIT_PY_SESSIONS,
         .python_idle_s = LIMIT_PY_IDLE_S,
+        .terminal_keep_s = LIMIT_TERM_KEEP_S,
     };
 }
 
@@ -566,6 +568,7 @@ static void api_ctx_fill(struct agent *a)
     c->output_limit = a->cfg.output_limit;
     c->output_budget = a->cfg.output_budget;
     c->grace_s = a->cfg.grace_s;
+    c->terminal_keep_s = a->cfg.terminal_keep_s;
     c->pid1 = a->pid1;
     c->start_wall_ms = a->start_wall_ms;
     c->start_mono_us = a->start_mono_us;

@@ -27,6 +27,7 @@ struct config {
     long hook_timeout_ms;      /* webhooks: one attempt's deadline (tests shorten it) */
     const char *resolv_conf;   /* webhooks: nameservers (default /etc/resolv.conf) */
     const char *hosts_file;    /* webhooks: names before DNS (default /etc/hosts) */
+    long terminal_keep_s;      /* WS /terminal: an unattached session is hung up after this */
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
     long python_sessions;      /* Python interpreters alive at once (pysession.h) */

@@ -10,6 +10,10 @@
 #include "api_ops.h"
 #include "api_proc.h"
 #include "api_python.h"
+#include "api_stream.h"
+#include "api_term.h"
+#include "api_terminal.h"
+#include "api_watch.h"
 #include "envset.h"
 #include "hook.h"
 #include "idem.h"
@@ -72,6 +76,15 @@ static const struct route routes[] = {
     { "DELETE", "/files/remove", api_files_remove, 0 },
     { "POST", "/files/mkdir", api_files_mkdir, 0 },
     { "POST", "/files/move", api_files_move, 0 },
+    /* live streams (issue 14): WebSocket and SSE readers at their own offsets */
+    { "GET", "/execute/stream", api_execute_stream, 0 },
+    { "GET", "/execute/processes/{id}/stream", api_process_stream, 0 },
+    { "GET", "/files/watch", api_files_watch, 0 },
+    /* stdin and terminals (issue 15) */
+    { "POST", "/execute/processes/{id}/stdin", api_process_stdin, 0 },
+    { "POST", "/execute/processes/{id}/stdin/close", api_process_stdin_close, 0 },
+    { "POST", "/execute/processes/{id}/resize", api_process_resize, 0 },
+    { "GET", "/terminal", api_terminal, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

@@ -26,6 +26,7 @@ struct api_ctx {
     long max_running, max_records;  /* process limits as configured (proc.h enforces them) */
     long output_limit, output_budget;
     long grace_s;                   /* seconds between SIGTERM and SIGKILL */
+    long terminal_keep_s;           /* WS /terminal: unattached sessions wait this long */
     int pid1;                       /* 1: PID 1; 0: subreaper; -1: neither */
     int64_t start_wall_ms;          /* when the agent started (wall clock) */
     int64_t start_mono_us;          /* the same, monotonic */

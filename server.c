@@ -70,6 +70,9 @@ struct conn {
     int s_done;               /* the whole body is decoded */
     int s_busy;               /* the sink took less than offered: not reading */
     uint64_t file_sent;       /* file-backed reply: bytes of it sent */
+    /* takeover: the owner the connection goes to once the head is written */
+    const struct server_owner *owner;
+    void *owner_ctx;
     /* last, so conn_new can zero everything before it without touching 16 KiB */
     char in[LIMIT_HEADER_BYTES];
 };
@@ -88,6 +91,12 @@ static void *handler_ctx;
 static uint32_t reqgen_next;
 static char rid_prefix[9];
 static uint32_t rid_counter;
+/* Connection takeover: connections handed to an owner (still counted against
+ * LIMIT_CONNECTIONS), and the owners seen, to be told when the server stops. */
+#define OWNERS_MAX 8
+static int owned;
+static const struct server_owner *owners[OWNERS_MAX];
+static int nowners;
 
 static void conn_process(struct conn *c);
 
@@ -128,9 +137,30 @@ static void conn_close(struct conn *c)
     buf_free(&c->rep.body);
     conn_reply_account(c);
     buf_free(&c->rep.headers);
+    if (c->owner)   /* taken, but gone before the head went out: the owner frees its ctx */
+        c->owner->take(c->owner_ctx, -1, NULL, 0);
     free(c);
     if (!stopping && listen_fd >= 0)
         loop_set(listen_fd, POLLIN);
+}
+
+/* The head of a taken connection is written: the connection becomes its owner's. The slot
+ * stays counted (owned) until server_release. */
+static void conn_handover(struct conn *c)
+{
+    const struct server_owner *o = c->owner;
+    int fd = c->fd;
+    loop_del(fd);
+    conns[c->slot] = NULL;
+    nconns--;
+    owned++;
+    buf_free(&c->body);
+    conn_body_account(c);
+    buf_free(&c->rep.body);
+    conn_reply_account(c);
+    buf_free(&c->rep.headers);
+    o->take(c->owner_ctx, fd, c->in, c->in_len);
+    free(c);
 }
 
 static void conn_watch(struct conn *c, short events)
@@ -257,6 +287,10 @@ static int conn_finish_write(struct conn *c)
     int64_t now = util_mono_us();
     conn_log(c, now);
     reply_file_drop(&c->rep);
+    if (c->owner) {
+        conn_handover(c);
+        return 0;
+    }
     if (!c->keep_alive || stopping) {
         conn_linger(c, now);
         return 0;
@@ -278,6 +312,22 @@ static void reply_error(struct conn *c, int status, const char *code, const char
      * because the SDKs show only that field */
     buf_printf(&r->body, "{\"error\":\"%s\",\"message\":\"%s\",\"code\":\"%s\","
                "\"request_id\":\"%s\"}", msg, msg, code, c->rid);
+}
+
+/* The head of a taken connection's answer: its body is the owner's and lasts until close,
+ * so no Content-Length; a 101 has no body at all (no Content-Type). */
+static int conn_head_taken(struct conn *c)
+{
+    struct server_reply *r = &c->rep;
+    const char *ct = r->status == 101 ? NULL
+                     : r->content_type ? r->content_type : "application/json; charset=utf-8";
+    buf_reset(&r->body);
+    return snprintf(c->head_out, sizeof c->head_out,
+                    "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%sX-Request-ID: %s\r\n%s%.*s\r\n",
+                    r->status, http_status_reason(r->status), http_date(),
+                    ct ? "Content-Type: " : "", ct ? ct : "", ct ? "\r\n" : "", c->rid,
+                    r->status == 101 ? "" : "Connection: close\r\n",
+                    (int)r->headers.len, r->headers.data ? r->headers.data : "");
 }
 
 /* Serializes the status line and headers, then writes as much as the socket takes.
@@ -306,7 +356,8 @@ static int conn_send(struct conn *c)
     if (on_reply && c->token)
         on_reply(c->token, r);
     c->token = 0;
-    int n = snprintf(c->head_out, sizeof c->head_out,
+    int n = c->owner ? conn_head_taken(c) :
+            snprintf(c->head_out, sizeof c->head_out,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "X-Request-ID: %s\r\n%s%.*s\r\n",
                      r->status, http_status_reason(r->status), http_date(),
@@ -418,6 +469,20 @@ static int conn_dispatch(struct conn *c, const char *body, size_t body_len, size
         memcpy(c->in, c->body.data + c->body.len, c->leftover);
         c->in_len = c->leftover;
         c->leftover = 0;
+    }
+    if (rc == SERVER_TAKEN && stopping) {   /* its owner was already told to stop */
+        rq.owner->take(rq.owner_ctx, -1, NULL, 0);
+        reply_error(c, 503, "INTERNAL_ERROR", "shutting down");
+        c->keep_alive = 0;
+    } else if (rc == SERVER_TAKEN) {
+        c->owner = rq.owner;
+        c->owner_ctx = rq.owner_ctx;
+        c->keep_alive = 0;
+        int known = 0;
+        for (int i = 0; i < nowners; i++)
+            known |= owners[i] == rq.owner;
+        if (!known && nowners < OWNERS_MAX)
+            owners[nowners++] = rq.owner;
     }
     if (rc == SERVER_PARKED) {
         c->state = ST_PARKED;
@@ -845,7 +910,7 @@ static void on_accept(void *ctx, int fd, short revents)
     (void)ctx;
     (void)revents;
     for (int i = 0; i < ACCEPT_BURST; i++) {
-        if (nconns >= LIMIT_CONNECTIONS) {
+        if (nconns + owned >= LIMIT_CONNECTIONS) {
             loop_set(fd, 0);   /* resumed by conn_close; the kernel backlog holds the rest */
             return;
         }
@@ -956,6 +1021,9 @@ void server_shutdown(void)
     for (int i = 0; i < LIMIT_CONNECTIONS; i++)
         if (conns[i] && conns[i]->state == ST_HEAD && conns[i]->in_len == 0)
             conn_close(conns[i]);
+    for (int i = 0; i < nowners; i++)
+        if (owners[i]->stop)
+            owners[i]->stop();
 }
 
 void server_set_body_hook(server_body_hook *hook)
@@ -986,5 +1054,12 @@ void server_reply_file(struct server_reply *rep, int fd, uint64_t off, uint64_t 
 
 int server_connections(void)
 {
-    return nconns;
+    return nconns + owned;
+}
+
+void server_release(void)
+{
+    owned--;
+    if (!stopping && listen_fd >= 0)
+        loop_set(listen_fd, POLLIN);
 }
