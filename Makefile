@@ -5,6 +5,7 @@ BEARSSL := $(BUILD)/bearssl
 BEARLIB := $(BEARSSL)/src/build/libbearssl.a
 BEARINC := $(BEARSSL)/src/inc
 BIN     := $(BUILD)/sandbox-agent
+KHDR    := $(BUILD)/kheaders
 GITREV  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 CC      := musl-gcc
@@ -13,7 +14,8 @@ HARDEN  := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 # no unwind tables: C without exceptions never unwinds, and .eh_frame was 11 KB of the binary
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Os $(WARN) $(HARDEN) -ffunction-sections -fdata-sections \
            -fno-asynchronous-unwind-tables -fno-unwind-tables \
-           -iquote . -I$(BEARINC) -DAGENT_VERSION='"$(VERSION)"' -DAGENT_BUILD='"$(GITREV)"'
+           -iquote . -I$(BEARINC) -DAGENT_VERSION='"$(VERSION)"' -DAGENT_BUILD='"$(GITREV)"' \
+           -isystem $(KHDR)
 LDFLAGS := -static -s -Wl,--gc-sections -Wl,-z,relro,-z,now
 
 # every top-level .c is part of the agent (one module each)
@@ -63,7 +65,14 @@ deps:
 $(BEARLIB): | deps
 	@scripts/bearssl.sh $(BEARSSL)
 
-$(BUILD)/obj/%.o: %.c $(wildcard *.h) $(BEARLIB) | deps
+# Linux UAPI headers (rtnetlink for --net) for musl-gcc, which searches no /usr/include: links
+# to linux-libc-dev's linux/, asm/ and asm-generic/ only, never to glibc's own headers
+$(KHDR):
+	@mkdir -p $@
+	@ln -sfn /usr/include/linux /usr/include/asm-generic $@/
+	@ln -sfn /usr/include/$$(gcc -dumpmachine)/asm $@/asm
+
+$(BUILD)/obj/%.o: %.c $(wildcard *.h) $(BEARLIB) | deps $(KHDR)
 	@mkdir -p $(@D)
 	@echo "CC  $<"
 	@$(CC) $(CFLAGS) -c $< -o $@

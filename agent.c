@@ -18,6 +18,7 @@
 #include "api.h"
 #include "api_ops.h"
 #include "init.h"
+#include "initnet.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
@@ -54,8 +55,11 @@ static const struct flag flags[] = {
     { "output-limit", FLAG_BYTES, CFG(output_limit), "bytes kept per output stream (default 1M)" },
     { "output-budget", FLAG_BYTES, CFG(output_budget), "bytes kept over all records (default 256M)" },
     { "grace", FLAG_LONG, CFG(grace_s), "seconds between SIGTERM and SIGKILL (default 5)" },
-    { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mount /proc /sys /dev /tmp /run, lo up" },
+    { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mounts, lo up, PATH; power off at exit" },
     { "hostname", FLAG_STR, CFG(hostname), "set the hostname at start" },
+    { "modules", FLAG_STR, CFG(modules), "load the kernel modules listed in FILE, in order" },
+    { "net", FLAG_STR, CFG(net), "configure IFACE=ADDR/PREFIX[,gw=GW][,mtu=N] (IPv4)" },
+    { "dns", FLAG_STR, CFG(dns), "write /etc/resolv.conf naming this nameserver IP" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -505,75 +509,117 @@ static int cmd_token(int argc, char **argv)
     return 0;
 }
 
+/* --net and --dns are checked before anything is changed: a typo is a usage error. */
+static int config_check(struct config *cfg, struct initnet *net)
+{
+    struct in_addr ip;
+    if (cfg->net && initnet_parse(cfg->net, net) < 0) {
+        fprintf(stderr, "sandbox-agent: --net wants IFACE=ADDR/PREFIX[,gw=GW][,mtu=N], got '%s'\n",
+                cfg->net);
+        return -1;
+    }
+    if (cfg->dns && inet_pton(AF_INET, cfg->dns, &ip) != 1 &&
+        inet_pton(AF_INET6, cfg->dns, &ip) != 1) {
+        fprintf(stderr, "sandbox-agent: --dns wants an IP address, got '%s'\n", cfg->dns);
+        return -1;
+    }
+    return 0;
+}
+
+/* The system steps, each logged: mounts and the rest of --init, modules, network, DNS. */
+static void system_up(const struct config *cfg, const struct initnet *net)
+{
+    if (cfg->init_mode || cfg->hostname)
+        init_system(cfg->init_mode, cfg->hostname, init_report, NULL);
+    if (cfg->modules)
+        init_modules(cfg->modules, init_report, NULL);
+    if (cfg->net)
+        initnet_configure(net, LIMIT_NET_WAIT_MS, init_report, NULL);
+    if (cfg->dns)
+        init_dns(cfg->dns, init_report, NULL);
+    log_flush();
+}
+
 /* ---- main: a checklist ---- */
+
+static int agent_main(struct agent *a, int argc, char **argv)
+{
+    struct initnet net;
+    config_defaults(&a->cfg);
+    if (config_env(&a->cfg) < 0)
+        return 2;
+    int rc = config_flags(&a->cfg, argc, argv);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    if (log_set_format(a->cfg.log_format) < 0) {
+        fprintf(stderr, "sandbox-agent: --log-format wants logfmt or json\n");
+        return 2;
+    }
+    if (config_check(&a->cfg, &net) < 0)
+        return 2;
+    /* early: the kernel drops a signal sent to a namespace's init while it is unblocked at
+     * SIG_DFL, but never a blocked one (sig_ignored()), so blocking alone makes SIGTERM
+     * from inside the namespace and from the host arrive at the signalfd; no handlers.
+     * Before the system steps, so a stop asked for while --net waits is kept. */
+    int sfd = signals_block();
+    system_up(&a->cfg, &net);
+
+    int have = load_secret(a->cfg.secret_file, &a->key);
+    if (have < 0)
+        return 2;
+    a->have_key = have;
+    if (!have && !a->cfg.no_auth) {
+        fprintf(stderr, "sandbox-agent: no JWT secret: pass --jwt-secret-file PATH or set "
+                        "SANDBOX_AGENT_JWT_SECRET (or --no-auth on loopback)\n");
+        return 2;
+    }
+    if (prepare_workdir(a->cfg.workdir) < 0)
+        return 2;
+
+    int lfd = listen_on(a->cfg.listen, a->cfg.no_auth, a->listen_addr, sizeof a->listen_addr);
+    if (lfd < 0)
+        return 2;
+    a->pid1 = init_reaper();
+    if (a->pid1 < 0)   /* orphans of children then go to the real init: still reaped */
+        log_line("level=warn event=reaper mode=none error=\"%s\"", strerror(errno));
+    else
+        log_line("level=info event=reaper mode=%s", a->pid1 ? "pid1" : "subreaper");
+    if (sfd < 0 || loop_init() < 0) {
+        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
+        return 1;
+    }
+    a->start_wall_ms = util_wall_ms();
+    a->start_mono_us = util_mono_us();
+    struct proc_limits pl = { a->cfg.max_running, a->cfg.max_records, (size_t)a->cfg.output_limit,
+                              (size_t)a->cfg.output_budget, a->cfg.grace_s * 1000000 };
+    proc_init(&pl);
+    api_ops_init();
+    log_init();
+    if (server_start(lfd, api_handle, a) < 0 || loop_add(sfd, POLLIN, on_signal, a) < 0) {
+        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
+        return 1;
+    }
+
+    printf("listening on %s\n", a->listen_addr);
+    fflush(stdout);
+    log_line("level=info event=start version=%s listen=%s pid=%d auth=%s", AGENT_VERSION,
+             a->listen_addr, (int)getpid(), a->cfg.no_auth ? "none" : "jwt");
+    run_loop(a);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "token"))
         return cmd_token(argc - 1, argv + 1);
-
     static struct agent a;
-    config_defaults(&a.cfg);
-    if (config_env(&a.cfg) < 0)
-        return 2;
-    int rc = config_flags(&a.cfg, argc, argv);
-    if (rc)
-        return rc > 0 ? 0 : 2;
-    if (log_set_format(a.cfg.log_format) < 0) {
-        fprintf(stderr, "sandbox-agent: --log-format wants logfmt or json\n");
-        return 2;
-    }
-    if (a.cfg.init_mode || a.cfg.hostname) {
-        init_system(a.cfg.init_mode, a.cfg.hostname, init_report, NULL);
+    int rc = agent_main(&a, argc, argv);
+    /* a VM's init that returns panics the kernel: whatever ended the agent (a stop, or a
+     * setup error already on the console), the machine powers off instead */
+    if (a.cfg.init_mode) {
+        log_line("level=info event=poweroff exit_code=%d", rc);
         log_flush();
-    }
-    /* early: the kernel drops a signal sent to a namespace's init while it is unblocked at
-     * SIG_DFL, but never a blocked one (sig_ignored()), so blocking alone makes SIGTERM
-     * from inside the namespace and from the host arrive at the signalfd; no handlers */
-    int sfd = signals_block();
-
-    int have = load_secret(a.cfg.secret_file, &a.key);
-    if (have < 0)
-        return 2;
-    a.have_key = have;
-    if (!have && !a.cfg.no_auth) {
-        fprintf(stderr, "sandbox-agent: no JWT secret: pass --jwt-secret-file PATH or set "
-                        "SANDBOX_AGENT_JWT_SECRET (or --no-auth on loopback)\n");
-        return 2;
-    }
-    if (prepare_workdir(a.cfg.workdir) < 0)
-        return 2;
-
-    int lfd = listen_on(a.cfg.listen, a.cfg.no_auth, a.listen_addr, sizeof a.listen_addr);
-    if (lfd < 0)
-        return 2;
-    a.pid1 = init_reaper();
-    if (a.pid1 < 0)   /* orphans of children then go to the real init: still reaped */
-        log_line("level=warn event=reaper mode=none error=\"%s\"", strerror(errno));
-    else
-        log_line("level=info event=reaper mode=%s", a.pid1 ? "pid1" : "subreaper");
-    if (sfd < 0 || loop_init() < 0) {
-        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
-        return 1;
-    }
-    a.start_wall_ms = util_wall_ms();
-    a.start_mono_us = util_mono_us();
-    struct proc_limits pl = { a.cfg.max_running, a.cfg.max_records, (size_t)a.cfg.output_limit,
-                              (size_t)a.cfg.output_budget, a.cfg.grace_s * 1000000 };
-    proc_init(&pl);
-    api_ops_init();
-    log_init();
-    if (server_start(lfd, api_handle, &a) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
-        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
-        return 1;
-    }
-
-    printf("listening on %s\n", a.listen_addr);
-    fflush(stdout);
-    log_line("level=info event=start version=%s listen=%s pid=%d auth=%s", AGENT_VERSION,
-             a.listen_addr, (int)getpid(), a.cfg.no_auth ? "none" : "jwt");
-    run_loop(&a);
-    if (a.cfg.init_mode)
         init_poweroff();
-    return 0;
+    }
+    return rc;
 }

@@ -22,6 +22,9 @@ struct config {
     long grace_s;
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
+    const char *modules;       /* --modules: a file listing kernel modules to load; NULL: none */
+    const char *net;           /* --net IFACE=ADDR/PREFIX[,gw=GW][,mtu=N]; NULL: none */
+    const char *dns;           /* --dns: nameserver for /etc/resolv.conf; NULL: left alone */
 };
 
 struct agent {

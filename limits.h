@@ -55,4 +55,9 @@
 #define LIMIT_CMDLINE_BYTES    4096         /* command line bytes reported per system process */
 #define LIMIT_PASSWD_BYTES     (256u << 10) /* /etc/passwd read for user names; a VM's is ~2 KiB */
 
+/* VM init (--modules, --net) */
+#define LIMIT_MODULES_LIST_BYTES (64u << 10) /* --modules FILE; a VM's NIC chain is ~250 bytes */
+#define LIMIT_NET_WAIT_MS      10000        /* --net waits this long for its interface: a NIC
+                                             * driver may register it after its module loads */
+
 #endif
