@@ -56,7 +56,7 @@ fuzz_jwt_SRCS   := jwt.c json.c buf.c $(BEARLIB)
 # more targets add themselves in test/fuzz/NAME.mk (FUZZ += NAME, fuzz_NAME_SRCS)
 -include $(wildcard test/fuzz/*.mk)
 
-.PHONY: all deps run test unit bench image clean help fuzz valgrind soak
+.PHONY: all deps run test unit bench image vm clean help fuzz valgrind soak
 all: $(BIN)
 
 deps:
@@ -130,6 +130,10 @@ image: $(BIN)
 	@scripts/deps.sh image
 	@scripts/image.sh $(BIN)
 
+vm: $(BIN)
+	@scripts/deps.sh vm
+	@scripts/vm.sh run $(BIN)
+
 clean:
 	rm -rf $(BUILD)
 
@@ -139,6 +143,7 @@ help:
 	@echo "make test   unit tests (ASan+UBSan) and integration tests against the binary"
 	@echo "make bench  benchmarks against nginx (wrk); container start/stop (bench/container.sh)"
 	@echo "make image  localhost/sandbox-agent:latest FROM scratch (podman, else docker), < 3 MiB"
+	@echo "make vm     boot the agent as a QEMU VM's /init (Debian cloud kernel), print a token"
 	@echo "make fuzz   libFuzzer targets per parser, FUZZ_TIME seconds each (default 60)"
 	@echo "make valgrind  a short scenario under valgrind memcheck (glibc -g build)"
 	@echo "make soak   30 minutes of mixed load, figures into bench/soak.md"
