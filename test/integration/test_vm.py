@@ -1,0 +1,177 @@
+"""The agent as a real VM's /init (API.md, Virtual machines): Debian's cloud kernel under QEMU
+(TCG here), nothing in front of the agent, driven from the host through a forward on
+127.0.0.1 as a user would with curl. One VM is shared by the working-path tests and powered
+off by the last of them; a second boot carries the faults (a missing module, a wrong
+interface name) and stops by Ctrl-Alt-Del. Skipped only when QEMU cannot be installed."""
+import os
+import time
+
+import pytest
+
+from conftest import BIN, wait_done
+import vmtools
+from vmtools import VM, NIC_MODULES
+
+WHY_NOT = vmtools.missing_tools()
+pytestmark = [
+    pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT)),
+    # the VM's /init must be the static binary; the ASan pass (a glibc build) skips
+    pytest.mark.once,
+]
+
+
+@pytest.fixture(scope="module")
+def image():
+    if not vmtools.is_static(BIN):
+        pytest.skip("a VM's /init must be the static build")
+    vmtools.build(BIN)
+    with open(os.path.join(vmtools.VM_DIR, "kernel/version")) as f:
+        return f.read().strip()
+
+
+@pytest.fixture(scope="module")
+def vm(image, tmp_path_factory):
+    v = VM(tmp_path_factory.mktemp("vm"))
+    v.boot_s = v.wait_health()
+    yield v
+    v.stop()
+
+
+def steps(log):
+    """{step: 'result ...'} from the agent's event=init lines on the serial console."""
+    out = {}
+    for line in log.splitlines():
+        if "event=init step=" in line:
+            step = line.split('step="', 1)[1].split('"', 1)[0]
+            out[step] = line.split('" result=', 1)[1]
+    return out
+
+
+# ---- one VM, the working path ----
+
+def test_boot_serves_health_from_the_host(vm):
+    r = vm.get("/health", token=False)
+    assert r.status == 200 and r.json()["status"] == "ok", r
+    info = vm.get("/info")
+    assert info.status == 200, info
+    assert info.json()["pid"] == 1, info.json()
+    assert vm.get("/info", token=False).status == 401   # the secret came in the initrd
+
+
+def test_every_init_step_is_logged_done(vm, image):
+    s = steps(vm.log())
+    for step in ("mount /proc", "mount /sys", "mount /dev", "mount /dev/pts", "mount /dev/shm",
+                 "mount /tmp", "mount /run", "mount /sys/fs/cgroup", "lo up", "PATH",
+                 "ctrl-alt-del", "modules list", "net eth0: up",
+                 "net eth0: address 10.0.2.15/24", "net eth0: default route via 10.0.2.2", "dns"):
+        assert s.get(step, "").startswith("done"), (step, s)
+    for m in NIC_MODULES:
+        assert s.get(f"module {m}.ko", "").startswith("done"), (m, s)
+    # modules load synchronously and probe the NIC: the interface is there at once
+    assert s.get("net eth0: wait", "").startswith(("present", "done")), s
+
+
+def test_a_command_runs_in_the_guest(vm, image):
+    r = vm.run("uname -r; echo $PATH; cat /etc/resolv.conf; ip -4 addr show eth0; ip route")
+    assert r["exit_code"] == 0, r
+    out = r["stdout"]
+    assert out.startswith(image + "\n"), out   # Debian's kernel, not the host's
+    assert "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in out
+    assert "nameserver 10.0.2.3" in out
+    assert "inet 10.0.2.15/24" in out
+    assert "default via 10.0.2.2 dev eth0" in out
+
+
+def test_mounts_for_ptys_shm_and_cgroup2(vm):
+    r = vm.run("cat /proc/mounts")
+    mounts = {l.split()[1]: (l.split()[2], l.split()[3]) for l in r["stdout"].splitlines()}
+    assert mounts["/dev/pts"][0] == "devpts" and "ptmxmode=666" in mounts["/dev/pts"][1], mounts
+    assert mounts["/dev/shm"][0] == "tmpfs", mounts
+    assert mounts["/sys/fs/cgroup"][0] == "cgroup2", mounts
+    for m in ("/proc", "/sys", "/dev", "/tmp", "/run"):
+        assert m in mounts, (m, mounts)
+    r = vm.run("cat /sys/fs/cgroup/cgroup.controllers")
+    assert {"cpu", "memory", "pids"} <= set(r["stdout"].split()), r
+    r = vm.run("echo shm > /dev/shm/x && cat /dev/shm/x && ls -l /dev/pts/ptmx")
+    assert r["exit_code"] == 0 and r["stdout"].startswith("shm\n"), r
+    assert "crw-rw-rw-" in r["stdout"], r   # ptmxmode: anyone may open a PTY
+
+
+def test_a_pty(vm):
+    """A command on a pseudo-terminal (pty: true, API.md stdin/terminals). Until that
+    feature is merged the agent ignores the field and the command has no terminal: the
+    devpts mount is then checked by the test above only, and this one skips."""
+    r = vm.run("tty; stty size", pty=True, cols=100, rows=30)
+    if r["exit_code"] != 0 and "not a tty" in r["stdout"] + r["stderr"]:
+        pytest.skip("the agent has no pty: true yet (stdin/terminal feature pending)")
+    assert r["exit_code"] == 0, r
+    assert "/dev/pts/" in r["stdout"], r
+    assert "30 100" in r["stdout"], r
+
+
+def test_background_command_and_its_kill(vm):
+    r = vm.post("/commands/background", {"command": "sleep 300 & sleep 301; echo never"})
+    assert r.status == 200, r
+    pid = r.json()["process_id"]
+    deadline = time.monotonic() + 60
+    while vm.get(f"/execute/processes/{pid}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    k = vm.post(f"/execute/kill/{pid}")
+    assert k.status == 200, k
+    rec = wait_done(vm, pid, timeout=60)
+    assert rec["status"] == "failed", rec
+    assert "never" not in rec.get("stdout", ""), rec
+    # the group went with it: no sleeper is left in the guest
+    left = vm.run("ps -o pid,args | grep '[s]leep 30' || true")
+    assert left["stdout"].strip() == "", left
+
+
+def test_the_agent_is_small_in_the_guest(vm):
+    """Resident memory of PID 1 right after boot (the bench reports the figure)."""
+    r = vm.run("grep VmRSS /proc/1/status")
+    kb = int(r["stdout"].split()[1])
+    assert 0 < kb < 4096, r
+
+
+def test_sigterm_to_pid1_powers_the_vm_off(vm):
+    """Last on this VM: kill -TERM 1 from inside is the graceful stop; the agent then powers
+    the machine off and QEMU exits 0 (no kernel panic: init never returns)."""
+    r = vm.post("/commands/background", {"command": "kill -TERM 1"})
+    assert r.status == 200, r
+    assert vm.wait_exit(120) == 0, vm.log()[-4000:]
+    log = vm.log()
+    assert "event=signal signal=SIGTERM" in log
+    assert "event=stopped" in log and "event=poweroff" in log, log[-3000:]
+    assert "reboot: Power down" in log, log[-3000:]
+    assert "Kernel panic" not in log
+
+
+# ---- a second boot: what does not work is logged, the rest still serves ----
+
+def test_faults_are_logged_and_the_agent_still_serves(image, tmp_path):
+    """A modules list naming a file that is not there, and --net naming an interface that
+    does not exist: both logged with the reason, every other step done, the agent starts
+    (listening, its loop running: Ctrl-Alt-Del from QEMU's keyboard stops it gracefully,
+    then the VM powers off)."""
+    nic = "".join(f"{m}.ko\n" for m in NIC_MODULES)
+    initrd = vmtools.initrd_with(tmp_path, {
+        "lib/modules/faulty.modules": (("# one missing\nmissing.ko\n" + nic).encode(), 0o644)})
+    v = VM(tmp_path, initrd=initrd, net="eth9=10.0.2.15/24,gw=10.0.2.2",
+           append="SANDBOX_AGENT_MODULES=/lib/modules/faulty.modules")
+    try:
+        v.wait_serial("event=start ", timeout=180)
+        s = steps(v.log())
+        assert s["module missing.ko"] == 'failed reason="No such file or directory"', s
+        for m in NIC_MODULES:   # the next ones still load
+            assert s.get(f"module {m}.ko", "").startswith("done"), (m, s)
+        assert s["net eth9: wait up to 10000 ms"] == 'failed reason="No such device"', s
+        assert s["dns"].startswith("done"), s
+        assert "listening on 0.0.0.0:7777" in v.log()
+        v.monitor("sendkey ctrl-alt-delete")
+        assert v.wait_exit(120) == 0, v.log()[-4000:]
+        log = v.log()
+        assert "event=signal signal=SIGINT" in log, log[-3000:]
+        assert "event=poweroff" in log and "reboot: Power down" in log, log[-3000:]
+    finally:
+        v.stop()
