@@ -542,84 +542,85 @@ static void system_up(const struct config *cfg, const struct initnet *net)
 
 /* ---- main: a checklist ---- */
 
-static int agent_main(struct agent *a, int argc, char **argv)
+/* A VM's init that returns panics the kernel: whatever ends the agent (a stop, or a setup
+ * error already on the console), the machine powers off instead. */
+static void poweroff_at_exit(void)
 {
-    struct initnet net;
-    config_defaults(&a->cfg);
-    if (config_env(&a->cfg) < 0)
-        return 2;
-    int rc = config_flags(&a->cfg, argc, argv);
-    if (rc)
-        return rc > 0 ? 0 : 2;
-    if (log_set_format(a->cfg.log_format) < 0) {
-        fprintf(stderr, "sandbox-agent: --log-format wants logfmt or json\n");
-        return 2;
-    }
-    if (config_check(&a->cfg, &net) < 0)
-        return 2;
-    /* early: the kernel drops a signal sent to a namespace's init while it is unblocked at
-     * SIG_DFL, but never a blocked one (sig_ignored()), so blocking alone makes SIGTERM
-     * from inside the namespace and from the host arrive at the signalfd; no handlers.
-     * Before the system steps, so a stop asked for while --net waits is kept. */
-    int sfd = signals_block();
-    system_up(&a->cfg, &net);
-
-    int have = load_secret(a->cfg.secret_file, &a->key);
-    if (have < 0)
-        return 2;
-    a->have_key = have;
-    if (!have && !a->cfg.no_auth) {
-        fprintf(stderr, "sandbox-agent: no JWT secret: pass --jwt-secret-file PATH or set "
-                        "SANDBOX_AGENT_JWT_SECRET (or --no-auth on loopback)\n");
-        return 2;
-    }
-    if (prepare_workdir(a->cfg.workdir) < 0)
-        return 2;
-
-    int lfd = listen_on(a->cfg.listen, a->cfg.no_auth, a->listen_addr, sizeof a->listen_addr);
-    if (lfd < 0)
-        return 2;
-    a->pid1 = init_reaper();
-    if (a->pid1 < 0)   /* orphans of children then go to the real init: still reaped */
-        log_line("level=warn event=reaper mode=none error=\"%s\"", strerror(errno));
-    else
-        log_line("level=info event=reaper mode=%s", a->pid1 ? "pid1" : "subreaper");
-    if (sfd < 0 || loop_init() < 0) {
-        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
-        return 1;
-    }
-    a->start_wall_ms = util_wall_ms();
-    a->start_mono_us = util_mono_us();
-    struct proc_limits pl = { a->cfg.max_running, a->cfg.max_records, (size_t)a->cfg.output_limit,
-                              (size_t)a->cfg.output_budget, a->cfg.grace_s * 1000000 };
-    proc_init(&pl);
-    api_ops_init();
-    log_init();
-    if (server_start(lfd, api_handle, a) < 0 || loop_add(sfd, POLLIN, on_signal, a) < 0) {
-        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
-        return 1;
-    }
-
-    printf("listening on %s\n", a->listen_addr);
-    fflush(stdout);
-    log_line("level=info event=start version=%s listen=%s pid=%d auth=%s", AGENT_VERSION,
-             a->listen_addr, (int)getpid(), a->cfg.no_auth ? "none" : "jwt");
-    run_loop(a);
-    return 0;
+    if (!init_is_vm())
+        return;
+    log_line("level=info event=poweroff");
+    log_flush();
+    init_poweroff();
 }
 
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "token"))
         return cmd_token(argc - 1, argv + 1);
+
     static struct agent a;
-    int rc = agent_main(&a, argc, argv);
-    /* a VM's init that returns panics the kernel: whatever ended the agent (a stop, or a
-     * setup error already on the console), the machine powers off instead */
-    if (a.cfg.init_mode) {
-        log_line("level=info event=poweroff exit_code=%d", rc);
-        log_flush();
-        init_poweroff();
+    struct initnet net;
+    config_defaults(&a.cfg);
+    if (config_env(&a.cfg) < 0)
+        return 2;
+    int rc = config_flags(&a.cfg, argc, argv);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    if (a.cfg.init_mode)
+        atexit(poweroff_at_exit);
+    if (log_set_format(a.cfg.log_format) < 0) {
+        fprintf(stderr, "sandbox-agent: --log-format wants logfmt or json\n");
+        return 2;
     }
-    return rc;
+    if (config_check(&a.cfg, &net) < 0)
+        return 2;
+    /* early: the kernel drops a signal sent to a namespace's init while it is unblocked at
+     * SIG_DFL, but never a blocked one (sig_ignored()), so blocking alone makes SIGTERM
+     * from inside the namespace and from the host arrive at the signalfd; no handlers.
+     * Before the system steps, so a stop asked for while --net waits is kept. */
+    int sfd = signals_block();
+    system_up(&a.cfg, &net);
+
+    int have = load_secret(a.cfg.secret_file, &a.key);
+    if (have < 0)
+        return 2;
+    a.have_key = have;
+    if (!have && !a.cfg.no_auth) {
+        fprintf(stderr, "sandbox-agent: no JWT secret: pass --jwt-secret-file PATH or set "
+                        "SANDBOX_AGENT_JWT_SECRET (or --no-auth on loopback)\n");
+        return 2;
+    }
+    if (prepare_workdir(a.cfg.workdir) < 0)
+        return 2;
+
+    int lfd = listen_on(a.cfg.listen, a.cfg.no_auth, a.listen_addr, sizeof a.listen_addr);
+    if (lfd < 0)
+        return 2;
+    a.pid1 = init_reaper();
+    if (a.pid1 < 0)   /* orphans of children then go to the real init: still reaped */
+        log_line("level=warn event=reaper mode=none error=\"%s\"", strerror(errno));
+    else
+        log_line("level=info event=reaper mode=%s", a.pid1 ? "pid1" : "subreaper");
+    if (sfd < 0 || loop_init() < 0) {
+        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
+        return 1;
+    }
+    a.start_wall_ms = util_wall_ms();
+    a.start_mono_us = util_mono_us();
+    struct proc_limits pl = { a.cfg.max_running, a.cfg.max_records, (size_t)a.cfg.output_limit,
+                              (size_t)a.cfg.output_budget, a.cfg.grace_s * 1000000 };
+    proc_init(&pl);
+    api_ops_init();
+    log_init();
+    if (server_start(lfd, api_handle, &a) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
+        fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
+        return 1;
+    }
+
+    printf("listening on %s\n", a.listen_addr);
+    fflush(stdout);
+    log_line("level=info event=start version=%s listen=%s pid=%d auth=%s", AGENT_VERSION,
+             a.listen_addr, (int)getpid(), a.cfg.no_auth ? "none" : "jwt");
+    run_loop(&a);
+    return 0;
 }

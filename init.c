@@ -209,14 +209,6 @@ static int proc_is_ours(void)
     return !strcmp(link, want);
 }
 
-/* PID 1 of the initial PID namespace: a VM's real init, the one process that may turn off
- * Ctrl-Alt-Del and power the machine off (elsewhere reboot() signals or fails). */
-static int is_vm_init(void)
-{
-    struct stat st;
-    return getpid() == 1 && stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == PID_INIT_INO;
-}
-
 /* The kernel starts init with HOME and TERM only; commands run by name need a PATH. */
 static void path_default(init_report_fn *report, void *ctx)
 {
@@ -233,7 +225,7 @@ static void path_default(init_report_fn *report, void *ctx)
  * agent then stops the way it does on SIGTERM. */
 static void cad_to_sigint(init_report_fn *report, void *ctx)
 {
-    if (!is_vm_init())
+    if (!init_is_vm())
         report(ctx, "ctrl-alt-del", INIT_SKIPPED, 0);
     else if (reboot(RB_DISABLE_CAD) < 0)
         report(ctx, "ctrl-alt-del", classify(errno), errno);
@@ -391,9 +383,17 @@ void init_dns(const char *ip, init_report_fn *report, void *ctx)
     report(ctx, "dns", INIT_DONE, 0);
 }
 
+/* Only the initial namespace's PID 1 may turn off Ctrl-Alt-Del and power the machine off
+ * (elsewhere reboot() signals or fails). */
+int init_is_vm(void)
+{
+    struct stat st;
+    return getpid() == 1 && stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == PID_INIT_INO;
+}
+
 void init_poweroff(void)
 {
-    if (!is_vm_init())
+    if (!init_is_vm())
         return;
     sync();
     reboot(RB_POWER_OFF);

@@ -52,6 +52,9 @@ int init_signal_all(int sig, init_skip_fn *skip, void *ctx);
 /* 1 while the agent has any child (running or not yet reaped), else 0. Reaps nothing. */
 int init_has_children(void);
 
+/* 1 when this process is PID 1 of the initial PID namespace (a VM's real init), else 0. */
+int init_is_vm(void);
+
 /* With --init as PID 1 of the initial PID namespace (a VM's real init, where exiting would
  * panic the kernel): sync and power off. Returns (doing nothing) anywhere else, e.g. in a
  * container or a PID namespace, so the caller then exits. */
