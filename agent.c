@@ -405,7 +405,8 @@ static void on_signal(void *ctx, int fd, short revents)
             proc_reap();
         } else if (sig == SIGHUP) {
             char why[200];   /* rotation: a bad file keeps the old secret, and says why */
-            int rc = secret_rotate(a, util_mono_us(), why, sizeof why);
+            int rc = secret_rotate(&a->keys, a->cfg.no_auth ? NULL : a->cfg.secret_file,
+                                   a->cfg.jwt_prev_grace_s, util_mono_us(), why, sizeof why);
             if (rc < 0)
                 log_line("level=error event=secret_reload result=kept_old error=\"%s\"", why);
             else
@@ -540,6 +541,31 @@ static void system_up(const struct config *cfg, const struct initnet *net)
     log_flush();
 }
 
+/* What the request handlers may see of the agent (api.h): copies of the settings, and
+ * read-only pointers to what changes while running. */
+static void api_ctx_fill(struct agent *a)
+{
+    struct api_ctx *c = &a->api;
+    c->workdir = a->cfg.workdir;
+    c->listen_addr = a->listen_addr;
+    c->log_format = a->cfg.log_format ? a->cfg.log_format : "logfmt";
+    c->secret_source = a->cfg.no_auth ? "none" : a->cfg.secret_file ? "file" : "env";
+    c->no_auth = a->cfg.no_auth;
+    c->jwt_audience = a->cfg.jwt_audience;
+    c->jwt_subject = a->cfg.jwt_subject;
+    c->jwt_prev_grace_s = a->cfg.jwt_prev_grace_s;
+    c->keys = &a->keys;
+    c->max_running = a->cfg.max_running;
+    c->max_records = a->cfg.max_records;
+    c->output_limit = a->cfg.output_limit;
+    c->output_budget = a->cfg.output_budget;
+    c->grace_s = a->cfg.grace_s;
+    c->pid1 = a->pid1;
+    c->start_wall_ms = a->start_wall_ms;
+    c->start_mono_us = a->start_mono_us;
+    c->stopping = &a->stopping;
+}
+
 /* ---- main: a checklist ---- */
 
 /* A VM's init that returns panics the kernel: whatever ends the agent (a stop, or a setup
@@ -581,10 +607,10 @@ int main(int argc, char **argv)
     int sfd = signals_block();
     system_up(&a.cfg, &net);
 
-    int have = load_secret(a.cfg.secret_file, &a.key);
+    int have = load_secret(a.cfg.secret_file, &a.keys.key);
     if (have < 0)
         return 2;
-    a.have_key = have;
+    a.keys.have_key = have;
     if (!have && !a.cfg.no_auth) {
         fprintf(stderr, "sandbox-agent: no JWT secret: pass --jwt-secret-file PATH or set "
                         "SANDBOX_AGENT_JWT_SECRET (or --no-auth on loopback)\n");
@@ -612,7 +638,8 @@ int main(int argc, char **argv)
     proc_init(&pl);
     api_ops_init();
     log_init();
-    if (server_start(lfd, api_handle, &a) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
+    api_ctx_fill(&a);
+    if (server_start(lfd, api_handle, &a.api) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
         return 1;
     }

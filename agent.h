@@ -1,10 +1,12 @@
-/* The agent's configuration and shared state, set up by main and read by the handlers. */
+/* The agent's configuration and state, owned by agent.c. The request handlers never see this
+ * struct: main hands them a struct api_ctx (api.h). */
 #ifndef SANDBOX_AGENT_H
 #define SANDBOX_AGENT_H
 #include <stddef.h>
 #include <stdint.h>
 
-#include "jwt.h"
+#include "api.h"
+#include "secret.h"
 
 struct config {
     const char *listen;        /* HOST:PORT as given */
@@ -29,11 +31,8 @@ struct config {
 
 struct agent {
     struct config cfg;
-    struct jwt_key key;
-    int have_key;
-    struct jwt_key prev_key;   /* the secret before the last rotation (secret.h) */
-    int64_t prev_key_until_us; /* prev_key admits tokens until then (monotonic); 0: never */
-    long secret_rotations;     /* SIGHUP reloads that took effect */
+    struct secret_keys keys;
+    struct api_ctx api;        /* what the request handlers see (filled in main) */
     char listen_addr[80];      /* what we bound, "127.0.0.1:7777" */
     int64_t start_wall_ms;
     int64_t start_mono_us;

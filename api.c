@@ -12,19 +12,16 @@
 #include "secret.h"
 #include "util.h"
 
-/* Returns 0 with rep filled, or SERVER_PARKED. */
-typedef int route_fn(struct agent *a, struct server_request *req, struct server_reply *rep,
-                     const char *param, size_t param_len);
 
 /* A pattern is a path whose segments may be "{name}": one segment, handed to the handler. */
 struct route {
     const char *method;
     const char *pattern;
-    route_fn *fn;
+    api_route_fn *fn;
     int public;   /* no token needed */
 };
 
-static route_fn h_health, h_info;
+static api_route_fn h_health, h_info;
 
 static const struct route routes[] = {
     { "GET", "/health", h_health, 1 },
@@ -60,6 +57,8 @@ void api_error(const struct server_request *req, struct server_reply *rep, int s
     struct buf *b = &rep->body;
     buf_putc(b, '{');
     json_put_key(b, "error");
+    json_put_cstr(b, msg);
+    json_put_key(b, "message");   /* what the SDKs show their users (API.md, Conventions) */
     json_put_cstr(b, msg);
     json_put_key(b, "code");
     json_put_cstr(b, code);
@@ -98,6 +97,25 @@ struct json_token *api_parse_body(const struct server_request *req, struct serve
     return toks;
 }
 
+int api_decode_body(const struct server_request *req, struct server_reply *rep,
+                    const struct decode_table *t, struct decode_arena *ar, void *out,
+                    uint64_t *seen)
+{
+    struct decode_error e;
+    if (decode_body(t, req->body, req->body_len, LIMIT_JSON_TOKENS, LIMIT_JSON_DEPTH, ar, out,
+                    seen, &e) < 0) {
+        api_decode_error(req, rep, &e);
+        return -1;
+    }
+    return 0;
+}
+
+void api_decode_error(const struct server_request *req, struct server_reply *rep,
+                      const struct decode_error *e)
+{
+    api_error(req, rep, e->status, e->code, e->msg);
+}
+
 /* Matches path against pattern; a "{name}" segment is returned in param. */
 static int route_match(const char *pattern, const char *path, size_t len, const char **param,
                        size_t *param_len)
@@ -128,10 +146,28 @@ static int method_is(const struct server_request *req, const char *m)
     return strlen(m) == req->method_len && memcmp(req->method, m, req->method_len) == 0;
 }
 
-/* Bearer token check; on failure answers 401 and returns -1. */
-static int authorize(struct agent *a, struct server_request *req, struct server_reply *rep)
+/* What a client is told about a refused token. Claims are read only after the signature
+ * matched, so naming the claim tells nothing to a forger; which part of the header or the
+ * signature failed is never said. Only TOKEN_EXPIRED says "expired" (the SDKs map that
+ * word to TokenExpiredError). */
+static const char *auth_message(enum jwt_result r)
 {
-    if (a->cfg.no_auth)
+    switch (r) {
+    case JWT_NO_EXP: return "token has no numeric exp claim: an expiry is required";
+    case JWT_NOT_YET_VALID: return "token is not valid yet: its nbf is in the future";
+    case JWT_ISSUED_IN_FUTURE: return "token is not valid yet: its iat is in the future";
+    case JWT_BAD_CLAIM: return "token nbf and iat claims must be numbers";
+    case JWT_BAD_AUDIENCE: return "token aud claim does not match this agent";
+    case JWT_BAD_SUBJECT: return "token sub claim does not match this agent";
+    case JWT_TOO_LONG: return "bearer token too long";
+    default: return "invalid bearer token";
+    }
+}
+
+/* Bearer token check; on failure answers 401 and returns -1. */
+static int authorize(const struct api_ctx *c, struct server_request *req, struct server_reply *rep)
+{
+    if (c->no_auth)
         return 0;
     const struct http_header *h = http_find_header(req->http, "authorization");
     enum jwt_result r = JWT_MALFORMED;
@@ -139,9 +175,9 @@ static int authorize(struct agent *a, struct server_request *req, struct server_
         size_t off = 7;
         while (off < h->value_len && h->value[off] == ' ')
             off++;
-        struct jwt_policy pol = { a->cfg.jwt_audience, a->cfg.jwt_subject, LIMIT_JWT_LEEWAY_S };
+        struct jwt_policy pol = { c->jwt_audience, c->jwt_subject, LIMIT_JWT_LEEWAY_S };
         int prev;
-        r = secret_verify(a, h->value + off, h->value_len - off, util_wall_ms() / 1000,
+        r = secret_verify(c->keys, h->value + off, h->value_len - off, util_wall_ms() / 1000,
                           util_mono_us(), &pol, &prev);
         if (r == JWT_OK) {
             if (prev)
@@ -162,14 +198,13 @@ static int authorize(struct agent *a, struct server_request *req, struct server_
     if (r == JWT_EXPIRED)
         api_error(req, rep, 401, "TOKEN_EXPIRED", "token expired");
     else
-        api_error(req, rep, 401, "UNAUTHORIZED",
-                  h ? "invalid bearer token" : "missing bearer token");
+        api_error(req, rep, 401, "UNAUTHORIZED", h ? auth_message(r) : "missing bearer token");
     return -1;
 }
 
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
 {
-    struct agent *a = ctx;
+    const struct api_ctx *c = ctx;
     if (method_is(req, "CONNECT")) {   /* we are an origin server, not a proxy */
         api_error(req, rep, 501, "METHOD_NOT_ALLOWED", "CONNECT is not supported");
         return 0;
@@ -201,17 +236,17 @@ int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
         api_error(req, rep, 405, "METHOD_NOT_ALLOWED", "method not allowed on this endpoint");
         return 0;
     }
-    if (!found->public && authorize(a, req, rep) < 0)
+    if (!found->public && authorize(c, req, rep) < 0)
         return 0;
     /* the route's pattern may have matched with a param; match again to get this one's */
     route_match(found->pattern, req->path, req->path_len, &param, &param_len);
     rep->status = 200;
-    return found->fn(a, req, rep, param, param_len);
+    return found->fn(c, req, rep, param, param_len);
 }
 
 /* ---- endpoints ---- */
 
-static int h_health(struct agent *a, struct server_request *req, struct server_reply *rep,
+static int h_health(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
     (void)req, (void)param, (void)param_len;
@@ -224,11 +259,11 @@ static int h_health(struct agent *a, struct server_request *req, struct server_r
     json_put_key(b, "version");
     json_put_cstr(b, AGENT_VERSION);
     json_put_key(b, "uptime_seconds");
-    json_put_int(b, (util_mono_us() - a->start_mono_us) / 1000000);
+    json_put_int(b, (util_mono_us() - c->start_mono_us) / 1000000);
     json_put_key(b, "features");
     buf_putc(b, '{');
     json_put_key(b, "auth");
-    json_put_cstr(b, a->cfg.no_auth ? "none" : "jwt-hs256");
+    json_put_cstr(b, c->no_auth ? "none" : "jwt-hs256");
     static const char *const features[] = { "commands", "code", "background", "sync", "kill",
                                             "output" };
     for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
@@ -247,31 +282,31 @@ static void put_limit(struct buf *b, const char *key, long long v)
 
 /* What an operator checks first: the SDK's names for version and uptime, PID 1 duty, how
  * the secret was set and rotated, the agent-held environment, the log format. */
-static void info_operator(const struct agent *a, struct buf *b)
+static void info_operator(const struct api_ctx *c, struct buf *b)
 {
     json_put_key(b, "agent_version");
     json_put_cstr(b, AGENT_VERSION);
     json_put_key(b, "uptime");
-    json_put_int(b, (util_mono_us() - a->start_mono_us) / 1000000);
+    json_put_int(b, (util_mono_us() - c->start_mono_us) / 1000000);
     json_put_key(b, "pid1");
-    json_put_bool(b, a->pid1 == 1);
+    json_put_bool(b, c->pid1 == 1);
     json_put_key(b, "subreaper");
-    json_put_bool(b, a->pid1 == 0);
+    json_put_bool(b, c->pid1 == 0);
     json_put_key(b, "secret");
-    json_put_cstr(b, a->cfg.no_auth ? "none" : a->cfg.secret_file ? "file" : "env");
+    json_put_cstr(b, c->secret_source);
     json_put_key(b, "secret_rotations");
-    json_put_int(b, a->secret_rotations);
+    json_put_int(b, c->keys->rotations);
     json_put_key(b, "previous_secret_grace_seconds");
-    json_put_int(b, a->cfg.jwt_prev_grace_s);
+    json_put_int(b, c->jwt_prev_grace_s);
     json_put_key(b, "env_vars");
     json_put_int(b, (int64_t)envset_count());
     json_put_key(b, "env_inherited");
     json_put_bool(b, !envset_replaced());
     json_put_key(b, "log_format");
-    json_put_cstr(b, a->cfg.log_format ? a->cfg.log_format : "logfmt");
+    json_put_cstr(b, c->log_format);
 }
 
-static int h_info(struct agent *a, struct server_request *req, struct server_reply *rep,
+static int h_info(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                   const char *param, size_t param_len)
 {
     (void)req, (void)param, (void)param_len;
@@ -279,7 +314,7 @@ static int h_info(struct agent *a, struct server_request *req, struct server_rep
     if (uname(&u) < 0)
         memset(&u, 0, sizeof u);
     char started[25];
-    util_rfc3339(a->start_wall_ms, started);
+    util_rfc3339(c->start_wall_ms, started);
     struct buf *b = &rep->body;
     buf_putc(b, '{');
     json_put_key(b, "agent");
@@ -297,23 +332,23 @@ static int h_info(struct agent *a, struct server_request *req, struct server_rep
     json_put_key(b, "pid");
     json_put_int(b, getpid());
     json_put_key(b, "listen");
-    json_put_cstr(b, a->listen_addr);
+    json_put_cstr(b, c->listen_addr);
     json_put_key(b, "workdir");
-    json_put_cstr(b, a->cfg.workdir);
+    json_put_cstr(b, c->workdir);
     json_put_key(b, "start_time");
     json_put_cstr(b, started);
     json_put_key(b, "uptime_seconds");
-    json_put_int(b, (util_mono_us() - a->start_mono_us) / 1000000);
+    json_put_int(b, (util_mono_us() - c->start_mono_us) / 1000000);
     json_put_key(b, "auth");
-    json_put_cstr(b, a->cfg.no_auth ? "none" : "jwt-hs256");
-    info_operator(a, b);
+    json_put_cstr(b, c->no_auth ? "none" : "jwt-hs256");
+    info_operator(c, b);
     json_put_key(b, "limits");
     buf_putc(b, '{');
-    put_limit(b, "max_running", a->cfg.max_running);
-    put_limit(b, "max_records", a->cfg.max_records);
-    put_limit(b, "output_limit_bytes", a->cfg.output_limit);
-    put_limit(b, "output_budget_bytes", a->cfg.output_budget);
-    put_limit(b, "grace_seconds", a->cfg.grace_s);
+    put_limit(b, "max_running", c->max_running);
+    put_limit(b, "max_records", c->max_records);
+    put_limit(b, "output_limit_bytes", c->output_limit);
+    put_limit(b, "output_budget_bytes", c->output_budget);
+    put_limit(b, "grace_seconds", c->grace_s);
     put_limit(b, "max_connections", LIMIT_CONNECTIONS);
     put_limit(b, "max_header_bytes", LIMIT_HEADER_BYTES);
     put_limit(b, "max_headers", LIMIT_HEADERS);

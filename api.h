@@ -1,17 +1,61 @@
-/* Request routing, authentication and the endpoint handlers' shared helpers. */
+/* Request routing, authentication and the endpoint handlers' shared helpers, and the context
+ * every handler gets instead of reaching into agent.c. */
 #ifndef SANDBOX_API_H
 #define SANDBOX_API_H
+#include <stddef.h>
+#include <stdint.h>
 
-#include "agent.h"
+#include "decode.h"
 #include "json.h"
+#include "secret.h"
 #include "server.h"
 
-/* The server_handler: routes req (ctx is the struct agent). */
+/* What the handlers read: filled once by main before the server starts. Pointers point at
+ * agent.c's state that changes while running (keys on SIGHUP, stopping on SIGTERM); the
+ * handlers only read through them. Strings are NUL-terminated and live as long as the agent. */
+struct api_ctx {
+    const char *workdir;            /* default working directory, absolute */
+    const char *listen_addr;        /* what we bound, "127.0.0.1:7777" */
+    const char *log_format;         /* "logfmt" or "json" */
+    const char *secret_source;      /* "none", "file" or "env" */
+    int no_auth;                    /* 1: no token needed anywhere */
+    const char *jwt_audience;       /* NULL: aud not checked */
+    const char *jwt_subject;        /* NULL: sub not checked */
+    long jwt_prev_grace_s;          /* after a rotation the old secret admits this long */
+    const struct secret_keys *keys; /* current and previous key (secret.h) */
+    long max_running, max_records;  /* process limits as configured (proc.h enforces them) */
+    long output_limit, output_budget;
+    long grace_s;                   /* seconds between SIGTERM and SIGKILL */
+    int pid1;                       /* 1: PID 1; 0: subreaper; -1: neither */
+    int64_t start_wall_ms;          /* when the agent started (wall clock) */
+    int64_t start_mono_us;          /* the same, monotonic */
+    const int *stopping;            /* nonzero once SIGTERM/SIGINT began the shutdown */
+};
+
+/* A route handler: answers rep (status + body), or returns SERVER_PARKED to answer later
+ * (server.h). param is the route's "{id}" path segment (not NUL-terminated), if any. */
+typedef int api_route_fn(const struct api_ctx *c, struct server_request *req,
+                         struct server_reply *rep, const char *param, size_t param_len);
+
+/* The server_handler: routes req (ctx is the struct api_ctx). */
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep);
 
-/* {"error": msg, "code": code, "request_id": ...} with status. */
+/* {"error": msg, "message": msg, "code": code, "request_id": ...} with status. */
 void api_error(const struct server_request *req, struct server_reply *rep, int status,
                const char *code, const char *msg);
+
+/* Decodes req's body (a JSON object; empty counts as {}) by table t into out (decode.h),
+ * strings in ar, which the caller opened (decode_arena_open; 3 * req->body_len + 64 KiB is
+ * always enough for the decode and leaves room) and closes. *seen may be NULL. Returns 0, or
+ * -1 after answering the error (400 INVALID_JSON with the byte offset, 400 INVALID_REQUEST /
+ * MISSING_PARAMETER naming the field, 413, 500). */
+int api_decode_body(const struct server_request *req, struct server_reply *rep,
+                    const struct decode_table *t, struct decode_arena *ar, void *out,
+                    uint64_t *seen);
+
+/* Answers a decode_error. */
+void api_decode_error(const struct server_request *req, struct server_reply *rep,
+                      const struct decode_error *e);
 
 /* Parses req's body, which must be a JSON object (an empty body counts as {}).
  * Returns malloc'd tokens (the caller frees them), or NULL after answering 400

@@ -183,31 +183,31 @@ done:
     return 0;
 }
 
-int api_env_get(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_env_get(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                 const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     return answer_env(req, rep);
 }
 
-int api_env_put(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_env_put(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                 const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     return env_update(req, rep, 1);
 }
 
-int api_env_patch(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_env_patch(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                   const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     return env_update(req, rep, 0);
 }
 
-int api_env_delete(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_env_delete(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                    const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     envset_clear();
     return answer_env(req, rep);
 }
@@ -225,16 +225,16 @@ struct figures {
     struct sysinfo_disk disk;
 };
 
-static void gather(const struct agent *a, struct figures *f)
+static void gather(const struct api_ctx *c, struct figures *f)
 {
     int64_t now = util_mono_us();
-    f->uptime_s = (now - a->start_mono_us) / 1000000;
+    f->uptime_s = (now - c->start_mono_us) / 1000000;
     f->rq = metrics_get();
     f->errors = f->rq->by_class[4] + f->rq->by_class[5];
     proc_counts(&f->pc);
     sysinfo_cpu_read(&f->cpu, now);
     sysinfo_mem_read(&f->mem);
-    sysinfo_disk_read(a->cfg.workdir, &f->disk);
+    sysinfo_disk_read(c->workdir, &f->disk);
 }
 
 static double percent(uint64_t part, uint64_t whole)
@@ -254,12 +254,12 @@ static void put_num(struct buf *b, const char *key, double v)
     json_put_num(b, v, 3);
 }
 
-int api_metrics_snapshot(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_metrics_snapshot(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                          const char *param, size_t param_len)
 {
     (void)req, (void)param, (void)param_len;
     struct figures f;
-    gather(a, &f);
+    gather(c, &f);
     struct buf *b = &rep->body;
     char now[25];
     util_rfc3339(util_wall_ms(), now);
@@ -306,7 +306,7 @@ int api_metrics_snapshot(struct agent *a, struct server_request *req, struct ser
     put_num(b, "usage_percent", percent(f.mem.used, f.mem.total));
     buf_puts(b, "},\"disk\":{");
     json_put_key(b, "path");
-    json_put_cstr(b, a->cfg.workdir);
+    json_put_cstr(b, c->workdir);
     put_u64(b, "total", f.disk.total);
     put_u64(b, "used", f.disk.used);
     put_u64(b, "free", f.disk.free);
@@ -411,18 +411,18 @@ static void prom_system(struct buf *b, const struct figures *f)
              (double)f->disk.free, -1);
 }
 
-int api_metrics_prometheus(struct agent *a, struct server_request *req,
+int api_metrics_prometheus(const struct api_ctx *c, struct server_request *req,
                            struct server_reply *rep, const char *param, size_t param_len)
 {
     (void)req, (void)param, (void)param_len;
     struct figures f;
-    gather(a, &f);
+    gather(c, &f);
     struct buf *b = &rep->body;
     rep->content_type = PROM_TYPE;
     prom_head(b, "info", "gauge", "Version and build of the agent.");
     buf_puts(b, "sandbox_agent_info{version=\"" AGENT_VERSION "\",build=\"" AGENT_BUILD "\"} 1\n");
     prom_one(b, "start_time_seconds", "gauge", "Unix time the agent started.",
-             (double)(a->start_wall_ms / 1000), -1);
+             (double)(c->start_wall_ms / 1000), -1);
     prom_one(b, "uptime_seconds", "gauge", "Seconds since the agent started.",
              (double)f.uptime_s, -1);
     prom_requests(b, f.rq);
@@ -432,7 +432,7 @@ int api_metrics_prometheus(struct agent *a, struct server_request *req,
     prom_one(b, "env_vars", "gauge", "Variables in the agent-held environment.",
              (double)envset_count(), -1);
     prom_one(b, "secret_rotations_total", "counter", "SIGHUP secret reloads that took effect.",
-             (double)a->secret_rotations, -1);
+             (double)c->keys->rotations, -1);
     prom_system(b, &f);
     return 0;
 }
@@ -462,10 +462,10 @@ static void put_sys_proc(struct buf *b, const struct sysinfo_proc *p, const char
     buf_putc(b, '}');
 }
 
-int api_system_processes(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_system_processes(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                          const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     DIR *d = opendir("/proc");
     char *passwd = malloc(LIMIT_PASSWD_BYTES);
     struct sysinfo_proc *p = malloc(sizeof *p);

@@ -5,26 +5,18 @@
 #define SANDBOX_API_OPS_H
 #include <stddef.h>
 
-#include "agent.h"
-#include "server.h"
+#include "api.h"
 
 /* Starts the lifecycle log (a proc.h observer) and takes the first CPU sample. */
 void api_ops_init(void);
 
 /* Each answers rep (status + body); param is unused. */
-int api_env_get(struct agent *a, struct server_request *req, struct server_reply *rep,
-                const char *param, size_t param_len);
-int api_env_put(struct agent *a, struct server_request *req, struct server_reply *rep,
-                const char *param, size_t param_len);
-int api_env_patch(struct agent *a, struct server_request *req, struct server_reply *rep,
-                  const char *param, size_t param_len);
-int api_env_delete(struct agent *a, struct server_request *req, struct server_reply *rep,
-                   const char *param, size_t param_len);
-int api_metrics_snapshot(struct agent *a, struct server_request *req, struct server_reply *rep,
-                         const char *param, size_t param_len);
-int api_metrics_prometheus(struct agent *a, struct server_request *req,
-                           struct server_reply *rep, const char *param, size_t param_len);
-int api_system_processes(struct agent *a, struct server_request *req, struct server_reply *rep,
-                         const char *param, size_t param_len);
+api_route_fn api_env_get;
+api_route_fn api_env_put;
+api_route_fn api_env_patch;
+api_route_fn api_env_delete;
+api_route_fn api_metrics_snapshot;
+api_route_fn api_metrics_prometheus;
+api_route_fn api_system_processes;
 
 #endif

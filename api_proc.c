@@ -234,9 +234,12 @@ static int decode_cwd(const char *s, const struct json_token *t, struct arena *a
         sprintf(abs, "%s/%s", workdir, dir);
         dir = abs;
     }
-    struct stat st;
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        return fail(f, 400, "DIRECTORY_NOT_FOUND", "working directory not found: %s", dir);
+    struct stat st;   /* "not found" is kept for FILE_NOT_FOUND (the SDKs' FileNotFoundError) */
+    if (stat(dir, &st) < 0)
+        return fail(f, 400, "DIRECTORY_NOT_FOUND", "no such working directory: %s", dir);
+    if (!S_ISDIR(st.st_mode))
+        return fail(f, 400, "DIRECTORY_NOT_FOUND", "working directory is not a directory: %s",
+                    dir);
     r->cwd = dir;
     return 0;
 }
@@ -599,10 +602,10 @@ static void answer_fail(const struct server_request *req, struct server_reply *r
 }
 
 /* Decodes, prepares and creates a record. Returns it, or NULL after answering. */
-static struct proc *start_run(struct agent *a, struct server_request *req,
+static struct proc *start_run(const struct api_ctx *c, struct server_request *req,
                               struct server_reply *rep, int is_code, int64_t dflt_timeout)
 {
-    if (a->stopping) {   /* it would miss the SIGTERM already sent to every group */
+    if (*c->stopping) {   /* it would miss the SIGTERM already sent to every group */
         api_error(req, rep, 503, "EXECUTION_FAILED", "the agent is shutting down");
         return NULL;
     }
@@ -620,7 +623,7 @@ static struct proc *start_run(struct agent *a, struct server_request *req,
         goto done;
     }
     if (decode_run(req->body_len ? req->body : "{}", t, &ar, is_code, dflt_timeout,
-                   a->cfg.workdir, &r, &f) < 0 ||
+                   c->workdir, &r, &f) < 0 ||
         prepare(&ar, &r, &sp, &f) < 0) {
         answer_fail(req, rep, &f);
         goto done;
@@ -668,19 +671,19 @@ static int answer_started(struct server_reply *rep, const struct proc *p)
     return 0;
 }
 
-int api_commands_background(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_commands_background(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                             const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(a, req, rep, 0, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 0, LIMIT_TIMEOUT_BG_S);
     return p ? answer_started(rep, p) : 0;
 }
 
-int api_execute_background(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_execute_background(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                            const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(a, req, rep, 1, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 1, LIMIT_TIMEOUT_BG_S);
     return p ? answer_started(rep, p) : 0;
 }
 
@@ -737,10 +740,10 @@ static void sync_done(struct proc *p, void *ctx)
     server_resume(token);
 }
 
-static int run_sync(struct agent *a, struct server_request *req, struct server_reply *rep,
+static int run_sync(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     int is_code)
 {
-    struct proc *p = start_run(a, req, rep, is_code, LIMIT_TIMEOUT_SYNC_S);
+    struct proc *p = start_run(c, req, rep, is_code, LIMIT_TIMEOUT_SYNC_S);
     if (!p)
         return 0;
     if (p->state == PROC_FINISHED) {   /* cannot happen before the loop runs, but decide it */
@@ -752,18 +755,18 @@ static int run_sync(struct agent *a, struct server_request *req, struct server_r
     return SERVER_PARKED;
 }
 
-int api_commands_run(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_commands_run(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                      const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    return run_sync(a, req, rep, 0);
+    return run_sync(c, req, rep, 0);
 }
 
-int api_execute_run(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_execute_run(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    return run_sync(a, req, rep, 1);
+    return run_sync(c, req, rep, 1);
 }
 
 static int list_match(const struct proc *p, const char *status, const char *name)
@@ -772,10 +775,10 @@ static int list_match(const struct proc *p, const char *status, const char *name
            (!name || (p->name && !strcmp(name, p->name)));
 }
 
-int api_processes_list(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_processes_list(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                        const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     char status[16], name[256], output[8];
     int has_status = http_query_get(req->query, req->query_len, "status", status, sizeof status);
     int has_name = http_query_get(req->query, req->query_len, "name", name, sizeof name);
@@ -818,29 +821,39 @@ int api_processes_list(struct agent *a, struct server_request *req, struct serve
     return 0;
 }
 
+/* PROCESS_NOT_FOUND says "no such process": on a 404 the SDKs turn "not found" into
+ * FileNotFoundError. */
+static void answer_no_process(struct server_request *req, struct server_reply *rep,
+                              const char *id, size_t len)
+{
+    char msg[120];
+    snprintf(msg, sizeof msg, "no such process: %.*s", (int)(len < 64 ? len : 64), id);
+    api_error(req, rep, 404, "PROCESS_NOT_FOUND", msg);
+}
+
 static struct proc *find_or_404(struct server_request *req, struct server_reply *rep,
                                 const char *id, size_t len)
 {
     struct proc *p = proc_find(id, len);
     if (!p)
-        api_error(req, rep, 404, "PROCESS_NOT_FOUND", "no such process");
+        answer_no_process(req, rep, id, len);
     return p;
 }
 
-int api_process_get(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_process_get(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     struct proc *p = find_or_404(req, rep, param, param_len);
     if (p)
         put_record_cached(&rep->body, p, 1);
     return 0;
 }
 
-int api_process_output(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_process_output(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                        const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     struct proc *p = find_or_404(req, rep, param, param_len);
     if (!p)
         return 0;
@@ -868,10 +881,10 @@ int api_process_output(struct agent *a, struct server_request *req, struct serve
     return 0;
 }
 
-int api_process_forget(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_process_forget(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                        const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     struct proc *p = find_or_404(req, rep, param, param_len);
     if (!p)
         return 0;
@@ -912,7 +925,9 @@ static int kill_common(struct server_request *req, struct server_reply *rep, con
     if (!p)
         return 0;
     if (proc_kill(p, sig) < 0) {
-        api_error(req, rep, 404, "PROCESS_NOT_FOUND", "process already finished");
+        char msg[80];
+        snprintf(msg, sizeof msg, "process already finished: %s", p->id);
+        api_error(req, rep, 404, "PROCESS_NOT_FOUND", msg);
         /* say how it ended: the body is the error object plus "status" */
         rep->body.len--;
         buf_printf(&rep->body, ",\"process_id\":\"%s\",\"status\":\"%s\"}", p->id, status_name(p));
@@ -932,10 +947,10 @@ static int kill_common(struct server_request *req, struct server_reply *rep, con
     return 0;
 }
 
-int api_kill_body(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_kill_body(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                   const char *param, size_t param_len)
 {
-    (void)a, (void)param, (void)param_len;
+    (void)c, (void)param, (void)param_len;
     struct json_token *t = api_parse_body(req, rep);
     if (!t)
         return 0;
@@ -945,17 +960,17 @@ int api_kill_body(struct agent *a, struct server_request *req, struct server_rep
     if (i < 0 || t[i].type == JSON_NULL)
         api_error(req, rep, 400, "MISSING_PARAMETER", "'process_id' is required");
     else if (t[i].type != JSON_STRING || t[i].len >= sizeof id)
-        api_error(req, rep, 404, "PROCESS_NOT_FOUND", "no such process");
+        answer_no_process(req, rep, "(not an id)", 11);
     else
         kill_common(req, rep, s, t, id, json_str_decode(s, &t[i], id));
     free(t);
     return 0;
 }
 
-int api_kill_path(struct agent *a, struct server_request *req, struct server_reply *rep,
+int api_kill_path(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                   const char *param, size_t param_len)
 {
-    (void)a;
+    (void)c;
     struct json_token *t = api_parse_body(req, rep);
     if (!t)
         return 0;

@@ -4,30 +4,19 @@
 #define SANDBOX_API_PROC_H
 #include <stddef.h>
 
-#include "agent.h"
-#include "server.h"
+#include "api.h"
 
 /* Each answers rep (status + JSON body). param is the {id} path segment, if any.
  * The synchronous ones may return SERVER_PARKED. */
-int api_commands_background(struct agent *a, struct server_request *req, struct server_reply *rep,
-                            const char *param, size_t param_len);
-int api_execute_background(struct agent *a, struct server_request *req, struct server_reply *rep,
-                           const char *param, size_t param_len);
-int api_commands_run(struct agent *a, struct server_request *req, struct server_reply *rep,
-                     const char *param, size_t param_len);
-int api_execute_run(struct agent *a, struct server_request *req, struct server_reply *rep,
-                    const char *param, size_t param_len);
-int api_processes_list(struct agent *a, struct server_request *req, struct server_reply *rep,
-                       const char *param, size_t param_len);
-int api_process_get(struct agent *a, struct server_request *req, struct server_reply *rep,
-                    const char *param, size_t param_len);
-int api_process_output(struct agent *a, struct server_request *req, struct server_reply *rep,
-                       const char *param, size_t param_len);
-int api_process_forget(struct agent *a, struct server_request *req, struct server_reply *rep,
-                       const char *param, size_t param_len);
-int api_kill_body(struct agent *a, struct server_request *req, struct server_reply *rep,
-                  const char *param, size_t param_len);
-int api_kill_path(struct agent *a, struct server_request *req, struct server_reply *rep,
-                  const char *param, size_t param_len);
+api_route_fn api_commands_background;
+api_route_fn api_execute_background;
+api_route_fn api_commands_run;
+api_route_fn api_execute_run;
+api_route_fn api_processes_list;
+api_route_fn api_process_get;
+api_route_fn api_process_output;
+api_route_fn api_process_forget;
+api_route_fn api_kill_body;
+api_route_fn api_kill_path;
 
 #endif

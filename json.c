@@ -478,8 +478,8 @@ static int str_equals(const char *s, const struct json_token *t, const char *key
     return k == klen;
 }
 
-int json_parse(const char *s, size_t len, struct json_token *toks, uint32_t max_toks,
-               uint32_t max_depth)
+int json_parse_at(const char *s, size_t len, struct json_token *toks, uint32_t max_toks,
+                  uint32_t max_depth, uint32_t *err_pos)
 {
     if (len > UINT32_MAX)
         return JSON_ERR_INVALID;
@@ -492,9 +492,19 @@ int json_parse(const char *s, size_t len, struct json_token *toks, uint32_t max_
 
     do {
         if ((r = item_parse(&p)) < 0 || (r = item_after(&p, r)) < 0)
-            return r;
+            break;
     } while (r == 0);
-    return p.pos == p.len ? (int)p.ntok : JSON_ERR_INVALID;
+    if (r >= 0 && p.pos != p.len)
+        r = JSON_ERR_INVALID;
+    if (r < 0 && err_pos)
+        *err_pos = p.pos;
+    return r < 0 ? r : (int)p.ntok;
+}
+
+int json_parse(const char *s, size_t len, struct json_token *toks, uint32_t max_toks,
+               uint32_t max_depth)
+{
+    return json_parse_at(s, len, toks, max_toks, max_depth, NULL);
 }
 
 int json_get(const char *s, const struct json_token *toks, int obj, const char *key)

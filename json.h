@@ -36,6 +36,12 @@ enum json_error {
 int json_parse(const char *s, size_t len, struct json_token *toks, uint32_t max_toks,
                uint32_t max_depth);
 
+/* json_parse, and on error *err_pos (may be NULL) gets the byte offset where parsing
+ * stopped: the start of the value, string or token that could not be read (len when the
+ * text ended too soon). */
+int json_parse_at(const char *s, size_t len, struct json_token *toks, uint32_t max_toks,
+                  uint32_t max_depth, uint32_t *err_pos);
+
 /* Index of the value for `key` in the object at index `obj`, or -1 when absent or when
  * toks[obj] is not an object (obj < 0 also gives -1; otherwise it must be an index of the
  * parse). Keys are compared after unescaping, byte for byte with the NUL-terminated key,

@@ -59,33 +59,33 @@ int secret_load(const char *path, struct jwt_key *key, char *why, size_t cap)
     return 1;
 }
 
-int secret_rotate(struct agent *a, int64_t now_us, char *why, size_t cap)
+int secret_rotate(struct secret_keys *k, const char *path, long grace_s, int64_t now_us,
+                  char *why, size_t cap)
 {
-    if (!a->cfg.secret_file || a->cfg.no_auth)
+    if (!path)
         return 0;
     struct jwt_key fresh;
-    if (secret_load(a->cfg.secret_file, &fresh, why, cap) <= 0)
+    if (secret_load(path, &fresh, why, cap) <= 0)
         return -1;   /* a half-written or emptied file must not lock every client out */
-    a->prev_key = a->key;
-    a->prev_key_until_us = a->cfg.jwt_prev_grace_s > 0
-                               ? now_us + (int64_t)a->cfg.jwt_prev_grace_s * 1000000 : 0;
-    if (!a->prev_key_until_us)
-        wipe(&a->prev_key, sizeof a->prev_key);   /* never used again: do not keep it */
-    a->key = fresh;
-    a->have_key = 1;
-    a->secret_rotations++;
+    k->prev_key = k->key;
+    k->prev_until_us = grace_s > 0 ? now_us + (int64_t)grace_s * 1000000 : 0;
+    if (!k->prev_until_us)
+        wipe(&k->prev_key, sizeof k->prev_key);   /* never used again: do not keep it */
+    k->key = fresh;
+    k->have_key = 1;
+    k->rotations++;
     wipe(&fresh, sizeof fresh);
     return 1;
 }
 
-enum jwt_result secret_verify(const struct agent *a, const char *token, size_t len,
+enum jwt_result secret_verify(const struct secret_keys *k, const char *token, size_t len,
                               int64_t now_s, int64_t now_us, const struct jwt_policy *policy,
                               int *used_prev)
 {
     *used_prev = 0;
-    enum jwt_result r = jwt_verify(&a->key, token, len, now_s, policy);
-    if (r == JWT_BAD_SIGNATURE && a->prev_key_until_us && now_us < a->prev_key_until_us) {
-        r = jwt_verify(&a->prev_key, token, len, now_s, policy);
+    enum jwt_result r = jwt_verify(&k->key, token, len, now_s, policy);
+    if (r == JWT_BAD_SIGNATURE && k->prev_until_us && now_us < k->prev_until_us) {
+        r = jwt_verify(&k->prev_key, token, len, now_s, policy);
         *used_prev = r == JWT_OK;
     }
     return r;

@@ -215,8 +215,10 @@ static void reply_error(struct conn *c, int status, const char *code, const char
     buf_reset(&r->headers);
     r->status = status;
     r->content_type = NULL;
-    buf_printf(&r->body, "{\"error\":\"%s\",\"code\":\"%s\",\"request_id\":\"%s\"}", msg, code,
-               c->rid);
+    /* msg and code are our own constants (no escaping needed); "message" repeats "error"
+     * because the SDKs show only that field */
+    buf_printf(&r->body, "{\"error\":\"%s\",\"message\":\"%s\",\"code\":\"%s\","
+               "\"request_id\":\"%s\"}", msg, msg, code, c->rid);
 }
 
 /* Serializes the status line and headers, then writes as much as the socket takes.
