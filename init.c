@@ -28,6 +28,7 @@
 #ifndef MODULE_INIT_COMPRESSED_FILE
 #define MODULE_INIT_COMPRESSED_FILE 4   /* include/uapi/linux/module.h, Linux 6.4 */
 #endif
+#define PF_KTHREAD 0x00200000u            /* include/linux/sched.h: a kernel thread */
 #define INIT_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* What a VM's init mounts before anything else runs. /tmp and /run get a tmpfs only when
@@ -175,8 +176,9 @@ static void hostname_set(const char *name, init_report_fn *report, void *ctx)
         report(ctx, "hostname", INIT_DONE, 0);
 }
 
-/* ppid and process group of pid from /proc/PID/stat ("pid (comm) S ppid pgrp ..."; comm
- * may hold spaces and parentheses, so parse after the last ')'). */
+/* ppid and process group of pid from /proc/PID/stat ("pid (comm) S ppid pgrp session tty
+ * tpgid flags ..."; comm may hold spaces and parentheses, so parse after the last ')').
+ * A kernel thread (PF_KTHREAD in flags; a VM's init sees them all) is -1, errno ESRCH. */
 static int read_stat(const char *pid, pid_t *ppid, pid_t *pgid)
 {
     char path[32], line[512];
@@ -193,7 +195,13 @@ static int read_stat(const char *pid, pid_t *ppid, pid_t *pgid)
     if (!p || strlen(p) < 5)
         return -1;
     *ppid = (pid_t)strtol(p + 4, &p, 10);   /* ") S " then ppid, then pgrp */
-    *pgid = (pid_t)strtol(p, NULL, 10);
+    *pgid = (pid_t)strtol(p, &p, 10);
+    for (int skip = 0; skip < 3; skip++)    /* session, tty_nr, tpgid */
+        strtol(p, &p, 10);
+    if (strtoul(p, NULL, 10) & PF_KTHREAD) {
+        errno = ESRCH;
+        return -1;
+    }
     return 0;
 }
 
@@ -296,9 +304,7 @@ int init_signal_all(int sig, init_skip_fn *skip, void *ctx)
         char *end;
         long pid = strtol(e->d_name, &end, 10);
         pid_t ppid, pgid;
-        /* kernel threads (a VM's init sees them all) are in process group 0 */
-        if (*end || pid <= 0 || pid == self || read_stat(e->d_name, &ppid, &pgid) < 0 ||
-            pgid == 0)
+        if (*end || pid <= 0 || pid == self || read_stat(e->d_name, &ppid, &pgid) < 0)
             continue;
         if (self != 1 && ppid != self)
             continue;
