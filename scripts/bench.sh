@@ -27,6 +27,7 @@ fi
 mkdir -p build/bench
 cp "$bin" build/bench/sandbox-agent
 
+/usr/bin/python3 bench/vm.py build/bench/sandbox-agent || echo "bench: bench/vm.py failed" >&2   # VM boot, RSS: bench/vm.md
 uptime >&2
 BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof exec /usr/bin/python3 bench/bench.py \
     build/bench/sandbox-agent
