@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "api_ops.h"
+#include "cgroup.h"
 #include "init.h"
 #include "initnet.h"
 #include "limits.h"
@@ -606,6 +607,11 @@ int main(int argc, char **argv)
      * Before the system steps, so a stop asked for while --net waits is kept. */
     int sfd = signals_block();
     system_up(&a.cfg, &net);
+    char why[200];   /* process control: a cgroup per record where cgroup v2 is writable */
+    if (cgroup_init(why, sizeof why))
+        log_line("level=info event=process_control mode=cgroup2");
+    else
+        log_line("level=info event=process_control mode=process_groups reason=\"%s\"", why);
 
     int have = load_secret(a.cfg.secret_file, &a.keys.key);
     if (have < 0)

@@ -7,6 +7,7 @@
 
 #include "api_ops.h"
 #include "api_proc.h"
+#include "cgroup.h"
 #include "envset.h"
 #include "limits.h"
 #include "secret.h"
@@ -264,6 +265,8 @@ static int h_health(const struct api_ctx *c, struct server_request *req, struct 
     buf_putc(b, '{');
     json_put_key(b, "auth");
     json_put_cstr(b, c->no_auth ? "none" : "jwt-hs256");
+    json_put_key(b, "process_control");   /* cgroup.h: kill, limits, OOM reason per record */
+    json_put_cstr(b, cgroup_enabled() ? "cgroup2" : "process_groups");
     static const char *const features[] = { "commands", "code", "background", "sync", "kill",
                                             "output" };
     for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
@@ -341,6 +344,8 @@ static int h_info(const struct api_ctx *c, struct server_request *req, struct se
     json_put_int(b, (util_mono_us() - c->start_mono_us) / 1000000);
     json_put_key(b, "auth");
     json_put_cstr(b, c->no_auth ? "none" : "jwt-hs256");
+    json_put_key(b, "process_control");   /* cgroup.h: kill, limits, OOM reason per record */
+    json_put_cstr(b, cgroup_enabled() ? "cgroup2" : "process_groups");
     info_operator(c, b);
     json_put_key(b, "limits");
     buf_putc(b, '{');

@@ -52,6 +52,7 @@ struct run {
     char *name;
     char **env;           /* "K=V", NULL-terminated, request's own */
     size_t nenv;
+    struct cgroup_limits limits;   /* process control; all 0: none */
 };
 
 struct arena {
@@ -244,6 +245,49 @@ static int decode_cwd(const char *s, const struct json_token *t, struct arena *a
     return 0;
 }
 
+/* limits: {memory_bytes, pids, cpu_percent} (process control), each a whole number in
+ * range; a limit whose cgroup controller the agent lacks is a 400 (it then runs every
+ * process in a process group only, as /info says), never silently ignored. */
+static int decode_limits(const char *s, const struct json_token *t, struct run *r,
+                         struct fail *f)
+{
+    static const struct {
+        const char *key, *controller;
+        int64_t min, max;
+        size_t off;
+    } fields[] = {
+        { "memory_bytes", "memory", LIMIT_MEMORY_MIN, INT64_MAX / 2,
+          offsetof(struct cgroup_limits, memory_bytes) },
+        { "pids", "pids", 1, 4194304, offsetof(struct cgroup_limits, pids) },
+        { "cpu_percent", "cpu", 1, 100000, offsetof(struct cgroup_limits, cpu_percent) },
+    };
+    int o = json_get(s, t, 0, "limits");
+    if (o < 0 || t[o].type == JSON_NULL)
+        return 0;
+    if (t[o].type != JSON_OBJECT)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be an object", "limits");
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        int64_t v;
+        int i = json_get(s, t, o, fields[k].key);
+        if (i < 0 || t[i].type == JSON_NULL)
+            continue;
+        char msg[200];
+        if (json_get_int64(s, &t[i], &v) < 0 || v < fields[k].min || v > fields[k].max) {
+            snprintf(msg, sizeof msg, "'limits.%s' must be a whole number from %lld to %lld",
+                     fields[k].key, (long long)fields[k].min, (long long)fields[k].max);
+            return fail(f, 400, "INVALID_REQUEST", "%s", msg);
+        }
+        if (!cgroup_has(fields[k].controller)) {
+            snprintf(msg, sizeof msg, "'limits.%s' needs cgroup v2 with the %s controller, "
+                     "which this agent does not have (see process_control in /info)",
+                     fields[k].key, fields[k].controller);
+            return fail(f, 400, "INVALID_REQUEST", "%s", msg);
+        }
+        *(int64_t *)((char *)&r->limits + fields[k].off) = v;
+    }
+    return 0;
+}
+
 static const struct language *find_language(const char *name)
 {
     for (size_t i = 0; i < NLANGUAGES; i++)
@@ -285,7 +329,8 @@ static int decode_run(const char *s, const struct json_token *t, struct arena *a
             return -1;
     }
     if (decode_timeout(s, t, dflt_timeout, r, f) < 0 || decode_cwd(s, t, ar, workdir, r, f) < 0 ||
-        decode_env(s, t, ar, r, f) < 0 || get_str(s, t, "name", ar, &r->name, f) < 0)
+        decode_env(s, t, ar, r, f) < 0 || get_str(s, t, "name", ar, &r->name, f) < 0 ||
+        decode_limits(s, t, r, f) < 0)
         return -1;
     return 0;
 }
@@ -396,6 +441,7 @@ static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct
     sp->cwd = r->cwd;
     sp->name = r->name;
     sp->timeout_s = r->timeout_s;
+    sp->limits = &r->limits;
     if (!r->lang && !r->args) {
         argv[0] = "/bin/sh", argv[1] = "-c", argv[2] = r->command, argv[3] = NULL;
         sp->path = "/bin/sh";
@@ -504,7 +550,7 @@ static const char *status_name(const struct proc *p)
 static const char *reason_name(enum proc_reason r)
 {
     static const char *const names[] = { NULL, "exit", "signal", "timeout", "killed",
-                                         "spawn_error" };
+                                         "spawn_error", "oom" };
     return names[r];
 }
 
@@ -549,6 +595,10 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     put_time(b, "completed_at", done ? p->finished_ms : 0);
     json_put_key(b, "execution_time");
     json_put_num(b, proc_runtime(p), 3);
+    if (p->memory_peak_bytes >= 0) {   /* process control: the record had its own cgroup */
+        json_put_key(b, "memory_peak_bytes");
+        json_put_int(b, p->memory_peak_bytes);
+    }
     if (with_output) {
         json_put_key(b, "stdout");
         put_ring(b, &p->out);

@@ -60,4 +60,9 @@
 #define LIMIT_NET_WAIT_MS      10000        /* --net waits this long for its interface: a NIC
                                              * driver may register it after its module loads */
 
+/* Process control (cgroup.c) */
+#define LIMIT_CGROUP_LINGER    256          /* records' cgroups kept for removal while processes
+                                             * they left behind run; past it they just stay */
+#define LIMIT_MEMORY_MIN       (1u << 20)   /* memory_bytes below this would OOM at exec */
+
 #endif

@@ -247,6 +247,52 @@ static void live_del(struct proc *p)
 
 /* ---- spawning ---- */
 
+/* Process control: the child is born in the record's own cgroup (the agent steps into it
+ * around the spawn: posix_spawn offers no CLONE_INTO_CGROUP). Without cgroup v2, or when
+ * creating one fails and no limits were asked for, the record has its process group only.
+ * Returns 0 or an errno for the spawn. */
+static int cgroup_spawn_enter(struct proc *p)
+{
+    const struct cgroup_limits *l = &p->limits;
+    int limited = l->memory_bytes || l->pids || l->cpu_percent;
+    if (!cgroup_enabled())
+        return limited ? ENOTSUP : 0;
+    p->cg_fd = cgroup_create(p->id, l);
+    if (p->cg_fd >= 0 && cgroup_enter(p->cg_fd) == 0)
+        return 0;
+    int e = errno;
+    cgroup_remove(p->cg_fd, p->id);
+    p->cg_fd = -1;
+    return limited ? e : 0;
+}
+
+static void cgroup_spawn_leave(struct proc *p, int rc)
+{
+    if (p->cg_fd < 0)
+        return;
+    cgroup_leave();
+    if (rc != 0) {
+        cgroup_remove(p->cg_fd, p->id);
+        p->cg_fd = -1;
+    }
+}
+
+/* The end of the record's cgroup: why it ended (OOM), its memory peak, then removal (kept
+ * for a later try while processes it left behind still run). */
+static void cgroup_finish(struct proc *p)
+{
+    if (p->cg_fd < 0)
+        return;
+    if (cgroup_oom_killed(p->cg_fd) && p->reason != PROC_R_TIMEOUT && p->reason != PROC_R_KILLED) {
+        p->reason = PROC_R_OOM;
+        if (p->exit_code == 0)
+            p->exit_code = 128 + SIGKILL;
+    }
+    p->memory_peak_bytes = cgroup_memory_peak(p->cg_fd);
+    cgroup_remove(p->cg_fd, p->id);
+    p->cg_fd = -1;
+}
+
 /* Child side per the libuv protocol, done by posix_spawn (musl: CLONE_VFORK and an
  * internal error pipe, so exec failure is returned here before we answer): own session
  * and process group, default dispositions, empty mask, stdin /dev/null, stdout/stderr on
@@ -276,7 +322,10 @@ static int spawn_child(struct proc *p)
                                         POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    rc = posix_spawn(&p->pid, s->path, &fa, &attr, s->argv, s->envp);
+    rc = cgroup_spawn_enter(p);
+    if (rc == 0)
+        rc = posix_spawn(&p->pid, s->path, &fa, &attr, s->argv, s->envp);
+    cgroup_spawn_leave(p, rc);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(out[1]);
@@ -468,6 +517,10 @@ struct proc *proc_create(const struct proc_spec *spec)
     p->created_ms = util_wall_ms();
     p->out_fd = p->err_fd = -1;
     p->live_idx = -1;
+    p->cg_fd = -1;
+    p->memory_peak_bytes = -1;
+    if (spec->limits)
+        p->limits = *spec->limits;
     p->state = PROC_QUEUED;
     if (nlive < lim.max_running) {
         int rc = spawn_child(p);
@@ -535,6 +588,8 @@ int proc_kill(struct proc *p, int sig)
     }
     if (!p->reaped)
         killpg(p->pid, sig);
+    if (sig == SIGKILL && p->cg_fd >= 0)
+        cgroup_kill(p->cg_fd);
     if (p->killing != PROC_R_TIMEOUT)
         p->killing = PROC_R_KILLED;
     notify(p, PROC_EV_KILLED, sig);
@@ -571,6 +626,7 @@ static void proc_exited(struct proc *p, int status)
         if (p->killing == PROC_R_TIMEOUT)
             p->exit_code = 124;
     }
+    cgroup_finish(p);
     proc_finish(p);
 }
 
@@ -596,8 +652,11 @@ void proc_reap(void)
                 p = live[i];
                 break;
             }
-        if (p && p->killing)
+        if (p && p->killing) {
             killpg(pid, SIGKILL);
+            if (p->cg_fd >= 0)   /* setsid children too: nothing in it escapes */
+                cgroup_kill(p->cg_fd);
+        }
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;   /* it has exited: this does not block */
@@ -606,6 +665,7 @@ void proc_reap(void)
         else
             counts.orphans_reaped++;
     }
+    cgroup_sweep();
     start_queued();
     evict();
 }
@@ -624,6 +684,8 @@ int64_t proc_tick(int64_t now)
                 p->deadline_us = now + lim.grace_us;
             } else {             /* grace over */
                 killpg(p->pid, SIGKILL);
+                if (p->cg_fd >= 0)
+                    cgroup_kill(p->cg_fd);
                 p->deadline_us = 0;
                 continue;
             }

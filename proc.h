@@ -8,11 +8,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
+
 enum proc_state { PROC_QUEUED, PROC_RUNNING, PROC_FINISHED };
 
 /* Why a finished process ended. */
 enum proc_reason { PROC_R_NONE, PROC_R_EXIT, PROC_R_SIGNAL, PROC_R_TIMEOUT, PROC_R_KILLED,
-                   PROC_R_SPAWN_ERROR };
+                   PROC_R_SPAWN_ERROR, PROC_R_OOM };
 
 /* The last bytes of one output stream: a ring that grows up to the output limit. */
 struct proc_ring {
@@ -60,6 +62,10 @@ struct proc {
     int killing;              /* 0, or PROC_R_TIMEOUT / PROC_R_KILLED once signalled */
     int64_t deadline_us;      /* timeout, then SIGKILL escalation; 0 = none */
     int live_idx;
+    /* process control (cgroup.h): the record's own cgroup where cgroup v2 is usable */
+    struct cgroup_limits limits;   /* as asked; all 0: none */
+    int cg_fd;                     /* -1: none (process group only) */
+    int64_t memory_peak_bytes;     /* memory.peak at the end; -1: unknown */
 };
 
 /* What to run. Everything is copied by proc_create; code_path is taken over (unlinked when
@@ -74,6 +80,7 @@ struct proc_spec {
     const char *language;        /* NULL for commands */
     const char *code_path;       /* temp file to remove after exit, or NULL */
     int64_t timeout_s;
+    const struct cgroup_limits *limits;   /* NULL: none (cgroup_create checks support) */
 };
 
 struct proc_limits {
@@ -96,8 +103,9 @@ struct proc *proc_first(void);
 struct proc *proc_next(const struct proc *p);
 struct proc *proc_find(const char *id, size_t len);
 
-/* Signals the process group (sig, then SIGKILL after the grace period) and marks the
- * record killed; a queued record ends at once. Returns 0, or -1 when already finished. */
+/* Signals the process group (sig, then SIGKILL after the grace period, to the whole cgroup
+ * where the record has one) and marks the record killed; a queued record ends at once.
+ * Returns 0, or -1 when already finished. */
 int proc_kill(struct proc *p, int sig);
 /* Drops a finished record. Returns 0, or -1 when it is still queued or running. */
 int proc_forget(struct proc *p);

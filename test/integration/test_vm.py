@@ -134,6 +134,96 @@ def test_the_agent_is_small_in_the_guest(vm):
     assert 0 < kb < 4096, r
 
 
+# ---- process control (API.md): a cgroup per record, on this VM's cgroup2 ----
+
+def gone(vm, pattern, timeout=60):
+    """Waits until no process in the guest matches pattern (a grep -E on ps output)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = vm.run(f"ps -o pid,args | grep -E '{pattern}' | grep -v grep || true")
+        if not r["stdout"].strip():
+            return True
+        assert time.monotonic() < deadline, r["stdout"]
+        time.sleep(0.2)
+
+
+def started(vm, body):
+    r = vm.post("/commands/background", body)
+    assert r.status == 200, r
+    pid = r.json()["process_id"]
+    deadline = time.monotonic() + 60
+    while vm.get(f"/execute/processes/{pid}").json()["status"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return pid
+
+
+def test_process_control_is_cgroup2_in_the_vm(vm):
+    assert vm.get("/info").json()["process_control"] == "cgroup2"
+    rec = vm.run("cat /proc/self/cgroup")
+    assert rec["stdout"].startswith("0::/sandbox-agent/proc_"), rec
+    assert vm.get(f"/execute/processes/{rec['process_id']}").json()["memory_peak_bytes"] > 0
+
+
+def test_kill_reaches_a_setsid_child(vm):
+    """A child in its own session escapes a process-group kill; the record's cgroup does not."""
+    pid = started(vm, {"command": "setsid sleep 4321 & sleep 4322"})
+    deadline = time.monotonic() + 30
+    while "sleep 4321" not in vm.run("ps -o args")["stdout"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert vm.post(f"/execute/kill/{pid}").status == 200
+    rec = wait_done(vm, pid, timeout=60)
+    assert rec["status"] == "failed" and rec["reason"] == "killed", rec
+    gone(vm, "sleep 432[12]")
+
+
+def test_memory_limit_ends_with_reason_oom(vm):
+    pid = started(vm, {"command": "dd if=/dev/zero of=/dev/null bs=209715200 count=1",
+                       "limits": {"memory_bytes": 64 << 20}})
+    rec = wait_done(vm, pid, timeout=90)
+    assert rec["status"] == "failed" and rec["reason"] == "oom", rec
+    assert rec["exit_code"] == 137, rec
+    assert 0 < rec["memory_peak_bytes"] <= 64 << 20, rec
+
+
+def test_pids_limit_stops_a_fork_bomb(vm):
+    pid = started(vm, {"command": "b() { b | b & }; b; sleep 300", "limits": {"pids": 20}})
+    cg = f"/sys/fs/cgroup/sandbox-agent/{pid}"
+    deadline = time.monotonic() + 60
+    while True:   # the bomb hits the limit: forks fail, counted in pids.events
+        r = vm.run(f"cat {cg}/pids.max {cg}/pids.current {cg}/pids.events")
+        vals = r["stdout"].split()
+        if r["exit_code"] == 0 and int(vals[vals.index("max", 2) + 1]) > 0:
+            break
+        assert time.monotonic() < deadline, r
+        time.sleep(0.2)
+    assert vals[0] == "20" and int(vals[1]) <= 20, vals
+    assert vm.get("/health", token=False).status == 200   # the agent is fine
+    assert vm.run("echo still")["stdout"] == "still\n"
+    assert vm.post(f"/execute/kill/{pid}").status == 200
+    rec = wait_done(vm, pid, timeout=60)
+    assert rec["status"] == "failed", rec
+    assert vm.run(f"test -e {cg} && cat {cg}/pids.current || echo removed")["stdout"] in \
+        ("removed\n", "0\n")
+
+
+def test_cpu_percent_throttles(vm):
+    pid = started(vm, {"command": "while :; do :; done", "limits": {"cpu_percent": 10},
+                       "timeout": 60})
+    cg = f"/sys/fs/cgroup/sandbox-agent/{pid}"
+    assert vm.run(f"cat {cg}/cpu.max")["stdout"] == "10000 100000\n"
+    deadline = time.monotonic() + 60
+    while True:
+        stat = dict(l.split() for l in vm.run(f"cat {cg}/cpu.stat")["stdout"].splitlines())
+        if int(stat.get("nr_throttled", 0)) > 0:
+            break
+        assert time.monotonic() < deadline, stat
+        time.sleep(0.2)
+    assert vm.post(f"/execute/kill/{pid}").status == 200
+    wait_done(vm, pid, timeout=60)
+
+
 def test_sigterm_to_pid1_powers_the_vm_off(vm):
     """Last on this VM: kill -TERM 1 from inside is the graceful stop; the agent then powers
     the machine off and QEMU exits 0 (no kernel panic: init never returns)."""

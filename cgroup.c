@@ -1,0 +1,265 @@
+#include "cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "limits.h"
+
+#define CGROUP2_SUPER_MAGIC 0x63677270   /* include/uapi/linux/magic.h */
+#define CGROUP_ROOT "/sys/fs/cgroup"
+#define RECORDS_DIR "sandbox-agent"      /* the records' cgroups live under this one */
+#define CPU_PERIOD_US 100000             /* cpu.max period: the kernel's default */
+
+static int records_fd = -1;              /* <agent's cgroup>/sandbox-agent */
+static int home_fd = -1;                 /* where the agent itself lives (cgroup_leave) */
+static int have_memory, have_pids, have_cpu;
+static char linger[LIMIT_CGROUP_LINGER][24];
+static int nlinger;
+
+/* ---- helpers ---- */
+
+static int write_at(int dirfd, const char *file, const char *text)
+{
+    int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int e = errno;
+    close(fd);
+    errno = e;
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Reads a small file into buf (NUL-terminated). Returns the length or -1. */
+static ssize_t read_at(int dirfd, const char *file, char *buf, size_t cap)
+{
+    int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = 0;
+    return n;
+}
+
+/* The agent's own cgroup path from /proc/self/cgroup's "0::/path" line (cgroup v2). */
+static int own_path(char *out, size_t cap)
+{
+    char buf[1024];
+    ssize_t n = read_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof buf);
+    if (n <= 0)
+        return -1;
+    char *line = strstr(buf, "0::");
+    if (!line || (line != buf && line[-1] != '\n'))
+        return -1;
+    line += 3;
+    size_t len = strcspn(line, "\n");
+    if (len == 0 || len >= cap)
+        return -1;
+    memcpy(out, line, len);
+    out[len] = 0;
+    return 0;
+}
+
+/* Enables each controller the parent offers; remembers which took. */
+static void enable_controllers(int dirfd)
+{
+    have_memory = write_at(dirfd, "cgroup.subtree_control", "+memory") == 0;
+    have_pids = write_at(dirfd, "cgroup.subtree_control", "+pids") == 0;
+    have_cpu = write_at(dirfd, "cgroup.subtree_control", "+cpu") == 0;
+}
+
+static int set_limits(int cg, const struct cgroup_limits *l)
+{
+    char v[48];
+    if (l->memory_bytes) {
+        snprintf(v, sizeof v, "%" PRId64, l->memory_bytes);
+        if (write_at(cg, "memory.max", v) < 0)
+            return -1;
+        write_at(cg, "memory.swap.max", "0");   /* absent without swap accounting: fine */
+    }
+    if (have_memory)   /* an OOM kill ends the whole record, not one process of it */
+        write_at(cg, "memory.oom.group", "1");
+    if (l->pids) {
+        snprintf(v, sizeof v, "%" PRId64, l->pids);
+        if (write_at(cg, "pids.max", v) < 0)
+            return -1;
+    }
+    if (l->cpu_percent) {
+        snprintf(v, sizeof v, "%" PRId64 " %d", l->cpu_percent * CPU_PERIOD_US / 100,
+                 CPU_PERIOD_US);
+        if (write_at(cg, "cpu.max", v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- API ---- */
+
+int cgroup_init(char *why, size_t cap)
+{
+    struct statfs sf;
+    char path[512], full[600];
+    if (statfs(CGROUP_ROOT, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
+        snprintf(why, cap, "no cgroup2 mounted on " CGROUP_ROOT);
+        return 0;
+    }
+    if (own_path(path, sizeof path) < 0) {
+        snprintf(why, cap, "/proc/self/cgroup names no cgroup2 path");
+        return 0;
+    }
+    snprintf(full, sizeof full, CGROUP_ROOT "%s", strcmp(path, "/") ? path : "");
+    int base = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (base < 0) {
+        snprintf(why, cap, "cannot open %s: %s", full, strerror(errno));
+        return 0;
+    }
+    home_fd = dup(base);
+    if (strcmp(path, "/") != 0) {
+        /* a non-root cgroup with processes cannot enable controllers for its children:
+         * the agent moves into a leaf beside the records first */
+        char pid[16];
+        snprintf(pid, sizeof pid, "%d", (int)getpid());
+        close(home_fd);
+        home_fd = -1;
+        if ((mkdirat(base, "agent", 0755) < 0 && errno != EEXIST) ||
+            (home_fd = openat(base, "agent", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+            write_at(home_fd, "cgroup.procs", pid) < 0) {
+            snprintf(why, cap, "cannot move the agent into %s/agent: %s", full, strerror(errno));
+            goto fail;
+        }
+    }
+    enable_controllers(base);
+    if ((mkdirat(base, RECORDS_DIR, 0755) < 0 && errno != EEXIST) ||
+        (records_fd = openat(base, RECORDS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        snprintf(why, cap, "cannot create %s/" RECORDS_DIR ": %s", full, strerror(errno));
+        goto fail;
+    }
+    enable_controllers(records_fd);
+    close(base);
+    return 1;
+fail:
+    close(base);
+    if (home_fd >= 0)
+        close(home_fd);
+    home_fd = -1;
+    have_memory = have_pids = have_cpu = 0;
+    return 0;
+}
+
+int cgroup_enabled(void)
+{
+    return records_fd >= 0;
+}
+
+int cgroup_has(const char *c)
+{
+    return records_fd >= 0 && (!strcmp(c, "memory") ? have_memory : !strcmp(c, "pids") ? have_pids
+                                                     : !strcmp(c, "cpu") ? have_cpu : 0);
+}
+
+int cgroup_create(const char *name, const struct cgroup_limits *l)
+{
+    if (records_fd < 0) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    if ((l->memory_bytes && !have_memory) || (l->pids && !have_pids) ||
+        (l->cpu_percent && !have_cpu)) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    if (mkdirat(records_fd, name, 0755) < 0)
+        return -1;
+    int cg = openat(records_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cg < 0 || set_limits(cg, l) < 0) {
+        int e = errno;
+        if (cg >= 0)
+            close(cg);
+        unlinkat(records_fd, name, AT_REMOVEDIR);
+        errno = e;
+        return -1;
+    }
+    return cg;
+}
+
+int cgroup_enter(int cg)
+{
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    return write_at(cg, "cgroup.procs", pid);
+}
+
+void cgroup_leave(void)
+{
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    if (home_fd >= 0)
+        write_at(home_fd, "cgroup.procs", pid);
+}
+
+int cgroup_kill(int cg)
+{
+    if (write_at(cg, "cgroup.kill", "1") == 0)
+        return 0;
+    if (errno != ENOENT)
+        return -1;
+    char buf[4096];   /* before 5.14: one pass over the pids (a fork racing it is rare) */
+    if (read_at(cg, "cgroup.procs", buf, sizeof buf) < 0)
+        return -1;
+    for (char *p = buf, *end; *p; p = end) {
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        if (pid > 0)
+            kill((pid_t)pid, SIGKILL);
+    }
+    return 0;
+}
+
+int cgroup_oom_killed(int cg)
+{
+    char buf[512];
+    if (read_at(cg, "memory.events", buf, sizeof buf) < 0)
+        return 0;
+    char *k = strstr(buf, "oom_kill ");
+    return k && (k == buf || k[-1] == '\n') && strtoll(k + 9, NULL, 10) > 0;
+}
+
+int64_t cgroup_memory_peak(int cg)
+{
+    char buf[32];
+    if (read_at(cg, "memory.peak", buf, sizeof buf) <= 0)
+        return -1;
+    return strtoll(buf, NULL, 10);
+}
+
+void cgroup_remove(int cg, const char *name)
+{
+    if (cg >= 0)
+        close(cg);
+    if (records_fd < 0 || unlinkat(records_fd, name, AT_REMOVEDIR) == 0 || errno != EBUSY)
+        return;
+    if (nlinger < LIMIT_CGROUP_LINGER && strlen(name) < sizeof linger[0])
+        strcpy(linger[nlinger++], name);
+}
+
+void cgroup_sweep(void)
+{
+    for (int i = 0; i < nlinger;) {
+        if (unlinkat(records_fd, linger[i], AT_REMOVEDIR) == 0 || errno != EBUSY)
+            memcpy(linger[i], linger[--nlinger], sizeof linger[0]);
+        else
+            i++;
+    }
+}

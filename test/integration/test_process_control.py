@@ -1,0 +1,48 @@
+"""Process control (API.md) on a machine without a writable cgroup v2 (this host: cgroup v1):
+the agent falls back to process groups, says so in /info, and refuses limits with a clear 400
+rather than ignoring them. The cgroup side runs in the VM (test_vm.py)."""
+import pytest
+
+from conftest import wait_done
+
+
+def cgroup2_here():
+    with open("/proc/self/mounts") as f:
+        return " /sys/fs/cgroup cgroup2 " in f.read()
+
+
+pytestmark = pytest.mark.skipif(cgroup2_here(), reason="this machine has cgroup v2: the "
+                                "fallback cannot be seen here (test_vm.py covers cgroups)")
+
+
+def test_info_says_process_groups(agent):
+    assert agent.get("/info").json()["process_control"] == "process_groups"
+
+
+@pytest.mark.parametrize("limits", [{"memory_bytes": 64 << 20}, {"pids": 10},
+                                    {"cpu_percent": 50}])
+def test_limits_are_refused_without_cgroups(agent, limits):
+    r = agent.post("/commands/run", {"command": "true", "limits": limits})
+    assert r.status == 400, r
+    body = r.json()
+    assert body["code"] == "INVALID_REQUEST"
+    assert "cgroup v2" in body["message"] and next(iter(limits)) in body["message"], body
+
+
+@pytest.mark.parametrize("limits,field", [
+    ("64M", "limits"), ([1], "limits"), ({"memory_bytes": "64M"}, "limits.memory_bytes"),
+    ({"memory_bytes": 1000}, "limits.memory_bytes"), ({"pids": 0}, "limits.pids"),
+    ({"pids": 1.5}, "limits.pids"), ({"cpu_percent": -1}, "limits.cpu_percent")])
+def test_malformed_limits_name_the_field(agent, limits, field):
+    r = agent.post("/commands/background", {"command": "true", "limits": limits})
+    assert r.status == 400, r
+    assert r.json()["code"] == "INVALID_REQUEST" and f"'{field}'" in r.json()["message"], r.json()
+
+
+def test_no_limits_run_as_before(agent):
+    for limits in (None, {}, {"memory_bytes": None}):
+        r = agent.post("/commands/background", {"command": "echo ok", "limits": limits})
+        assert r.status == 200, r
+        rec = wait_done(agent, r.json()["process_id"])
+        assert rec["status"] == "completed" and rec["stdout"] == "ok\n", rec
+        assert "memory_peak_bytes" not in rec   # only where the record had a cgroup
