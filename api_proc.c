@@ -595,6 +595,17 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     put_time(b, "completed_at", done ? p->finished_ms : 0);
     json_put_key(b, "execution_time");
     json_put_num(b, proc_runtime(p), 3);
+    if (done && p->have_usage) {   /* process control: wait4's account of the run */
+        json_put_key(b, "resources");
+        buf_putc(b, '{');
+        json_put_key(b, "user_cpu_s");
+        json_put_num(b, p->user_cpu_s, 3);
+        json_put_key(b, "system_cpu_s");
+        json_put_num(b, p->system_cpu_s, 3);
+        json_put_key(b, "max_rss_kb");
+        json_put_int(b, p->max_rss_kb);
+        buf_putc(b, '}');
+    }
     if (p->memory_peak_bytes >= 0) {   /* process control: the record had its own cgroup */
         json_put_key(b, "memory_peak_bytes");
         json_put_int(b, p->memory_peak_bytes);

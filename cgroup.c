@@ -90,8 +90,8 @@ static int set_limits(int cg, const struct cgroup_limits *l)
     }
     if (have_memory)   /* an OOM kill ends the whole record, not one process of it */
         write_at(cg, "memory.oom.group", "1");
-    if (l->pids) {
-        snprintf(v, sizeof v, "%" PRId64, l->pids);
+    if (l->pids) {   /* + 1: the agent itself is in it while it spawns (cgroup_leave) */
+        snprintf(v, sizeof v, "%" PRId64, l->pids + 1);
         if (write_at(cg, "pids.max", v) < 0)
             return -1;
     }
@@ -200,12 +200,16 @@ int cgroup_enter(int cg)
     return write_at(cg, "cgroup.procs", pid);
 }
 
-void cgroup_leave(void)
+void cgroup_leave(int cg, const struct cgroup_limits *l)
 {
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    char v[24];
+    snprintf(v, sizeof v, "%d", (int)getpid());
     if (home_fd >= 0)
-        write_at(home_fd, "cgroup.procs", pid);
+        write_at(home_fd, "cgroup.procs", v);
+    if (l->pids) {
+        snprintf(v, sizeof v, "%" PRId64, l->pids);
+        write_at(cg, "pids.max", v);
+    }
 }
 
 int cgroup_kill(int cg)

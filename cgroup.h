@@ -33,9 +33,10 @@ int cgroup_has(const char *controller);
 int cgroup_create(const char *name, const struct cgroup_limits *l);
 
 /* Moves the agent itself into cg, so that a child spawned now is born there (posix_spawn
- * has no CLONE_INTO_CGROUP); cgroup_leave moves it back. Returns 0 or -1 with errno. */
+ * has no CLONE_INTO_CGROUP); cgroup_leave moves it back and then sets pids.max to the
+ * limit (cgroup_create left room for the agent). Returns 0 or -1 with errno. */
 int cgroup_enter(int cg);
-void cgroup_leave(void);
+void cgroup_leave(int cg, const struct cgroup_limits *l);
 
 /* SIGKILL to every process in cg (cgroup.kill, Linux 5.14+; else each pid of
  * cgroup.procs). Returns 0 or -1 with errno. */

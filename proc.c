@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -270,7 +271,7 @@ static void cgroup_spawn_leave(struct proc *p, int rc)
 {
     if (p->cg_fd < 0)
         return;
-    cgroup_leave();
+    cgroup_leave(p->cg_fd, &p->limits);
     if (rc != 0) {
         cgroup_remove(p->cg_fd, p->id);
         p->cg_fd = -1;
@@ -658,10 +659,16 @@ void proc_reap(void)
                 cgroup_kill(p->cg_fd);
         }
         int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        struct rusage ru;
+        while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
             ;   /* it has exited: this does not block */
-        if (p)
+        if (p) {
+            p->have_usage = 1;
+            p->user_cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+            p->system_cpu_s = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+            p->max_rss_kb = ru.ru_maxrss;
             proc_exited(p, status);
+        }
         else
             counts.orphans_reaped++;
     }

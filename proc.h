@@ -66,6 +66,10 @@ struct proc {
     struct cgroup_limits limits;   /* as asked; all 0: none */
     int cg_fd;                     /* -1: none (process group only) */
     int64_t memory_peak_bytes;     /* memory.peak at the end; -1: unknown */
+    /* what the process and its waited-for descendants used (wait4), once reaped */
+    int have_usage;
+    double user_cpu_s, system_cpu_s;
+    long max_rss_kb;
 };
 
 /* What to run. Everything is copied by proc_create; code_path is taken over (unlinked when

@@ -46,3 +46,17 @@ def test_no_limits_run_as_before(agent):
         rec = wait_done(agent, r.json()["process_id"])
         assert rec["status"] == "completed" and rec["stdout"] == "ok\n", rec
         assert "memory_peak_bytes" not in rec   # only where the record had a cgroup
+
+
+def test_finished_records_carry_resources(agent):
+    r = agent.post("/commands/background", {
+        "command": "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"})
+    rec = wait_done(agent, r.json()["process_id"])
+    res = rec["resources"]
+    assert set(res) == {"user_cpu_s", "system_cpu_s", "max_rss_kb"}, res
+    assert res["user_cpu_s"] + res["system_cpu_s"] > 0, res
+    assert res["max_rss_kb"] > 0, res
+    r = agent.post("/commands/background", {"command": "sleep 30"})
+    running = agent.get(f"/execute/processes/{r.json()['process_id']}").json()
+    assert "resources" not in running   # only once reaped
+    agent.post(f"/execute/kill/{running['process_id']}")

@@ -208,6 +208,14 @@ def test_pids_limit_stops_a_fork_bomb(vm):
         ("removed\n", "0\n")
 
 
+def test_a_pids_limit_of_one_still_starts(vm):
+    """The agent is in the cgroup while it spawns: that must not use up the limit."""
+    rec = vm.run("echo one", limits={"pids": 1})
+    assert rec["exit_code"] == 0 and rec["stdout"] == "one\n", rec
+    rec = vm.run("/bin/sleep 0 & wait", limits={"pids": 1})   # a fork: refused by pids.max
+    assert rec["exit_code"] != 0, rec
+
+
 def test_cpu_percent_throttles(vm):
     pid = started(vm, {"command": "while :; do :; done", "limits": {"cpu_percent": 10},
                        "timeout": 60})
