@@ -61,6 +61,7 @@ static const struct flag flags[] = {
     { "modules", FLAG_STR, CFG(modules), "load the kernel modules listed in FILE, in order" },
     { "net", FLAG_STR, CFG(net), "configure IFACE=ADDR/PREFIX[,gw=GW][,mtu=N] (IPv4)" },
     { "dns", FLAG_STR, CFG(dns), "write /etc/resolv.conf naming this nameserver IP" },
+    { "no-cgroups", FLAG_BOOL, CFG(no_cgroups), "process groups only, even where cgroup v2 is usable" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -608,7 +609,9 @@ int main(int argc, char **argv)
     int sfd = signals_block();
     system_up(&a.cfg, &net);
     char why[200];   /* process control: a cgroup per record where cgroup v2 is writable */
-    if (cgroup_init(why, sizeof why))
+    if (a.cfg.no_cgroups)
+        snprintf(why, sizeof why, "--no-cgroups");
+    if (!a.cfg.no_cgroups && cgroup_init(why, sizeof why))
         log_line("level=info event=process_control mode=cgroup2");
     else
         log_line("level=info event=process_control mode=process_groups reason=\"%s\"", why);

@@ -27,6 +27,7 @@ struct config {
     const char *modules;       /* --modules: a file listing kernel modules to load; NULL: none */
     const char *net;           /* --net IFACE=ADDR/PREFIX[,gw=GW][,mtu=N]; NULL: none */
     const char *dns;           /* --dns: nameserver for /etc/resolv.conf; NULL: left alone */
+    int no_cgroups;            /* --no-cgroups: process groups only (cgroup.h) */
 };
 
 struct agent {

@@ -606,7 +606,13 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
         json_put_int(b, p->max_rss_kb);
         buf_putc(b, '}');
     }
-    if (p->memory_peak_bytes >= 0) {   /* process control: the record had its own cgroup */
+    if (p->cg_name[0]) {   /* process control: the record has (had) its own cgroup */
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", cgroup_records_path(), p->cg_name);
+        json_put_key(b, "cgroup");
+        json_put_cstr(b, path);
+    }
+    if (p->memory_peak_bytes >= 0) {
         json_put_key(b, "memory_peak_bytes");
         json_put_int(b, p->memory_peak_bytes);
     }

@@ -19,9 +19,21 @@
 #define CPU_PERIOD_US 100000             /* cpu.max period: the kernel's default */
 
 static int records_fd = -1;              /* <agent's cgroup>/sandbox-agent */
+static char records_path[600];           /* its path as /proc/PID/cgroup shows it */
 static int home_fd = -1;                 /* where the agent itself lives (cgroup_leave) */
 static int have_memory, have_pids, have_cpu;
-static char linger[LIMIT_CGROUP_LINGER][24];
+/* Creating and removing a cgroup costs about as much as a spawn (kernfs, controller state;
+ * ~10 ms each under TCG), so neither happens on a request's path: records take a cgroup
+ * made ahead of time, and the removal of theirs waits; cgroup_idle does one of those at a
+ * time between loop rounds. */
+struct spare {
+    int fd;
+    char name[CGROUP_NAME_MAX];
+};
+static struct spare spares[LIMIT_CGROUP_SPARES];
+static int nspares;
+static unsigned long long next_serial;
+static char linger[LIMIT_CGROUP_LINGER][CGROUP_NAME_MAX];   /* to remove, oldest first */
 static int nlinger;
 
 /* ---- helpers ---- */
@@ -104,6 +116,28 @@ static int set_limits(int cg, const struct cgroup_limits *l)
     return 0;
 }
 
+/* One more spare cgroup ("c" + a serial). Returns 0 or -1 with errno. */
+static int spare_make(void)
+{
+    struct spare *sp = &spares[nspares];
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(sp->name, sizeof sp->name, "c%llu", ++next_serial);
+        if (mkdirat(records_fd, sp->name, 0755) == 0)
+            break;
+        if (errno != EEXIST)   /* EEXIST: left by an earlier run of the agent */
+            return -1;
+    }
+    sp->fd = openat(records_fd, sp->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->fd < 0) {
+        int e = errno;
+        unlinkat(records_fd, sp->name, AT_REMOVEDIR);
+        errno = e;
+        return -1;
+    }
+    nspares++;
+    return 0;
+}
+
 /* ---- API ---- */
 
 int cgroup_init(char *why, size_t cap)
@@ -146,6 +180,7 @@ int cgroup_init(char *why, size_t cap)
         goto fail;
     }
     enable_controllers(records_fd);
+    snprintf(records_path, sizeof records_path, "%s/" RECORDS_DIR, strcmp(path, "/") ? path : "");
     close(base);
     return 1;
 fail:
@@ -162,13 +197,18 @@ int cgroup_enabled(void)
     return records_fd >= 0;
 }
 
+const char *cgroup_records_path(void)
+{
+    return records_path;
+}
+
 int cgroup_has(const char *c)
 {
     return records_fd >= 0 && (!strcmp(c, "memory") ? have_memory : !strcmp(c, "pids") ? have_pids
                                                      : !strcmp(c, "cpu") ? have_cpu : 0);
 }
 
-int cgroup_create(const char *name, const struct cgroup_limits *l)
+int cgroup_create(const struct cgroup_limits *l, char name[CGROUP_NAME_MAX])
 {
     if (records_fd < 0) {
         errno = ENOTSUP;
@@ -179,18 +219,17 @@ int cgroup_create(const char *name, const struct cgroup_limits *l)
         errno = EOPNOTSUPP;
         return -1;
     }
-    if (mkdirat(records_fd, name, 0755) < 0)
+    if (nspares == 0 && spare_make() < 0)
         return -1;
-    int cg = openat(records_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cg < 0 || set_limits(cg, l) < 0) {
+    struct spare sp = spares[--nspares];
+    strcpy(name, sp.name);
+    if (set_limits(sp.fd, l) < 0) {
         int e = errno;
-        if (cg >= 0)
-            close(cg);
-        unlinkat(records_fd, name, AT_REMOVEDIR);
+        cgroup_remove(sp.fd, sp.name);
         errno = e;
         return -1;
     }
-    return cg;
+    return sp.fd;
 }
 
 int cgroup_enter(int cg)
@@ -252,18 +291,28 @@ void cgroup_remove(int cg, const char *name)
 {
     if (cg >= 0)
         close(cg);
-    if (records_fd < 0 || unlinkat(records_fd, name, AT_REMOVEDIR) == 0 || errno != EBUSY)
+    if (records_fd < 0)
         return;
-    if (nlinger < LIMIT_CGROUP_LINGER && strlen(name) < sizeof linger[0])
+    if (nlinger < LIMIT_CGROUP_LINGER)
         strcpy(linger[nlinger++], name);
+    else
+        unlinkat(records_fd, name, AT_REMOVEDIR);   /* a backlog that long: at once */
 }
 
-void cgroup_sweep(void)
+int cgroup_idle(void)
 {
-    for (int i = 0; i < nlinger;) {
-        if (unlinkat(records_fd, linger[i], AT_REMOVEDIR) == 0 || errno != EBUSY)
-            memcpy(linger[i], linger[--nlinger], sizeof linger[0]);
-        else
-            i++;
+    if (records_fd < 0)
+        return 0;
+    /* one removal that can happen: a cgroup still holding processes a record left behind
+     * is busy, and waits its turn again */
+    for (int i = 0; i < nlinger; i++) {
+        if (unlinkat(records_fd, linger[i], AT_REMOVEDIR) < 0 && errno == EBUSY)
+            continue;
+        memmove(linger[i], linger[i + 1], (size_t)(nlinger - i - 1) * sizeof linger[0]);
+        nlinger--;
+        return 1;
     }
+    if (nspares < LIMIT_CGROUP_SPARES && spare_make() == 0)
+        return nspares < LIMIT_CGROUP_SPARES;
+    return 0;
 }

@@ -26,11 +26,17 @@ int cgroup_init(char *why, size_t cap);
  * that controller is enabled for the records' cgroups. */
 int cgroup_enabled(void);
 int cgroup_has(const char *controller);
+/* The parent of the records' cgroups as /proc/PID/cgroup names it ("/sandbox-agent" in a
+ * VM, where the agent is in the root); "" without cgroups. */
+const char *cgroup_records_path(void);
 
-/* Creates the cgroup named name (a record id) with the limits set. Returns a directory
- * descriptor (close-on-exec), or -1 with errno (ENOTSUP without cgroups, EOPNOTSUPP when a
- * limit's controller is missing). */
-int cgroup_create(const char *name, const struct cgroup_limits *l);
+#define CGROUP_NAME_MAX 24   /* "c" + a serial, NUL-terminated */
+
+/* A cgroup for one record, with the limits set: one made ahead of time (cgroup_idle) when
+ * there is one, else made now. Its name (under <the agent's cgroup>/sandbox-agent) goes
+ * into name. Returns a directory descriptor (close-on-exec), or -1 with errno (ENOTSUP
+ * without cgroups, EOPNOTSUPP when a limit's controller is missing). */
+int cgroup_create(const struct cgroup_limits *l, char name[CGROUP_NAME_MAX]);
 
 /* Moves the agent itself into cg, so that a child spawned now is born there (posix_spawn
  * has no CLONE_INTO_CGROUP); cgroup_leave moves it back and then sets pids.max to the
@@ -47,11 +53,13 @@ int cgroup_oom_killed(int cg);
 /* memory.peak in bytes (Linux 5.19+), or -1. */
 int64_t cgroup_memory_peak(int cg);
 
-/* Closes cg and removes the cgroup named name. While processes remain in it (children left
- * running when the record's process exited) the name is kept and removal retried by
- * cgroup_sweep (up to LIMIT_CGROUP_LINGER names; past that the directory stays). */
+/* Closes cg and queues the cgroup named name for removal by cgroup_idle, which retries
+ * while processes remain in it (children left running when the record's process exited).
+ * Up to LIMIT_CGROUP_LINGER names wait; past that removal is tried at once. */
 void cgroup_remove(int cg, const char *name);
-/* Retries the removals kept by cgroup_remove (call after reaping). */
-void cgroup_sweep(void);
+/* One unit of deferred work, between loop rounds: a queued removal, or one more spare
+ * cgroup (up to LIMIT_CGROUP_SPARES). Returns 1 when more work is waiting (poll without
+ * sleeping), 0 when none is (or only busy removals, retried on later rounds). */
+int cgroup_idle(void);
 
 #endif

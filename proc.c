@@ -258,12 +258,14 @@ static int cgroup_spawn_enter(struct proc *p)
     int limited = l->memory_bytes || l->pids || l->cpu_percent;
     if (!cgroup_enabled())
         return limited ? ENOTSUP : 0;
-    p->cg_fd = cgroup_create(p->id, l);
+    p->cg_fd = cgroup_create(l, p->cg_name);
     if (p->cg_fd >= 0 && cgroup_enter(p->cg_fd) == 0)
         return 0;
     int e = errno;
-    cgroup_remove(p->cg_fd, p->id);
+    if (p->cg_fd >= 0)
+        cgroup_remove(p->cg_fd, p->cg_name);
     p->cg_fd = -1;
+    p->cg_name[0] = 0;
     return limited ? e : 0;
 }
 
@@ -273,8 +275,9 @@ static void cgroup_spawn_leave(struct proc *p, int rc)
         return;
     cgroup_leave(p->cg_fd, &p->limits);
     if (rc != 0) {
-        cgroup_remove(p->cg_fd, p->id);
+        cgroup_remove(p->cg_fd, p->cg_name);
         p->cg_fd = -1;
+        p->cg_name[0] = 0;
     }
 }
 
@@ -290,7 +293,7 @@ static void cgroup_finish(struct proc *p)
             p->exit_code = 128 + SIGKILL;
     }
     p->memory_peak_bytes = cgroup_memory_peak(p->cg_fd);
-    cgroup_remove(p->cg_fd, p->id);
+    cgroup_remove(p->cg_fd, p->cg_name);   /* cg_name stays: the record tells where it ran */
     p->cg_fd = -1;
 }
 
@@ -672,7 +675,6 @@ void proc_reap(void)
         else
             counts.orphans_reaped++;
     }
-    cgroup_sweep();
     start_queued();
     evict();
 }
@@ -700,6 +702,8 @@ int64_t proc_tick(int64_t now)
         if (next < 0 || p->deadline_us < next)
             next = p->deadline_us;
     }
+    if (cgroup_idle())   /* more cgroup upkeep waiting: come back after one poll round */
+        next = now;
     return next;
 }
 

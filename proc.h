@@ -65,6 +65,7 @@ struct proc {
     /* process control (cgroup.h): the record's own cgroup where cgroup v2 is usable */
     struct cgroup_limits limits;   /* as asked; all 0: none */
     int cg_fd;                     /* -1: none (process group only) */
+    char cg_name[CGROUP_NAME_MAX]; /* its name under <agent's cgroup>/sandbox-agent; "": none */
     int64_t memory_peak_bytes;     /* memory.peak at the end; -1: unknown */
     /* what the process and its waited-for descendants used (wait4), once reaped */
     int have_usage;

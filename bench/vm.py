@@ -2,7 +2,8 @@
 forward, with the agent as the VM's /init (it loads the NIC modules and configures eth0
 itself) against the same kernel and initrd booted with a busybox shell init that does those
 steps (insmod x8, ip link/addr/route) and then execs the agent; and the agent's resident
-memory in the guest right after boot. Runs alternate between the two so machine load hits
+memory in the guest right after boot; and /commands/run `true` with a cgroup per record
+against process groups only (--no-cgroups), two VMs side by side. Runs alternate between the two so machine load hits
 both alike. Medians (min / max) of RUNS runs; writes $BENCH_OUT/vm.md (default bench/vm.md).
 Never part of make test. Usage: python3 bench/vm.py [AGENT_BIN]"""
 import os
@@ -10,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "test/integration"))
@@ -49,6 +51,34 @@ def boot(tmp, **kw):
         v.stop()
 
 
+def spawn_costs(tmp, n):
+    """Sequential /commands/run of `true` (wall, from the client) in one VM with a cgroup per
+    record and in one with --no-cgroups; returns ({kind: [seconds...]}), runs alternating."""
+    vms = {"cgroup": VM(os.path.join(tmp, "cg")),
+           "group": VM(os.path.join(tmp, "pg"), append="SANDBOX_AGENT_NO_CGROUPS=1")}
+    try:
+        for v in vms.values():
+            v.wait_health(timeout=300)
+        for kind, v in vms.items():
+            want = "cgroup2" if kind == "cgroup" else "process_groups"
+            assert v.get("/info").json()["process_control"] == want
+            v.run("true")   # warm: the busybox pages, the first cgroup
+        out = {k + pace: [] for k in vms for pace in ("", "_b2b")}
+        for i in range(n):
+            for kind, v in vms.items():
+                for pace in ("", "_b2b", "_b2b"):
+                    if not pace:   # an isolated start: the cgroup upkeep of the last is done
+                        time.sleep(0.2)
+                    t0 = time.monotonic()
+                    r = v.run("true")
+                    out[kind + pace].append(time.monotonic() - t0)
+                    assert r["exit_code"] == 0, r
+        return out
+    finally:
+        for v in vms.values():
+            v.stop()
+
+
 def main():
     why = vmtools.missing_tools()
     if why:
@@ -72,6 +102,9 @@ def main():
                     hwm.append(h)
                 print(f"vm: run {i + 1} {kind}: {t * 1000:.0f} ms to /health, QEMU CPU "
                       f"{c * 1000:.0f} ms, PID 1 RSS {r} kB", file=sys.stderr)
+        for kind in ("cg", "pg"):
+            os.mkdir(os.path.join(tmp, kind))
+        spawn = spawn_costs(tmp, int(os.environ.get("SPAWNS", "30")))
     load1 = os.getloadavg()[0]
     accel = "KVM" if os.access("/dev/kvm", os.W_OK) else "TCG (no KVM)"
     ratio = statistics.median(agent) / statistics.median(shell)
@@ -94,6 +127,12 @@ def main():
         f"| ratio of CPU time agent / shell init (less sensitive to machine load) | {ratio_cpu:.2f} |",
         f"| agent RSS (PID 1, `VmRSS`) after boot and one command (target < 1 MiB) | {stats(rss, 'kB', 1)} |",
         f"| agent peak RSS (`VmHWM`) | {stats(hwm, 'kB', 1)} |",
+        f"| `/commands/run true`, an isolated start (0.2 s apart), a cgroup per record | {stats(spawn['cgroup'])} |",
+        f"| same with `--no-cgroups` (process group only) | {stats(spawn['group'])} |",
+        f"| ratio cgroup / process group (target < 1.20) | {statistics.median(spawn['cgroup']) / statistics.median(spawn['group']):.2f} |",
+        f"| `/commands/run true` back to back (the removal and the next spare cgroup run between requests), cgroup | {stats(spawn['cgroup_b2b'])} |",
+        f"| same, `--no-cgroups` | {stats(spawn['group_b2b'])} |",
+        f"| ratio back to back | {statistics.median(spawn['cgroup_b2b']) / statistics.median(spawn['group_b2b']):.2f} |",
     ]
     text = "\n".join(lines) + "\n"
     with open(OUT, "w") as f:

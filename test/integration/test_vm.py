@@ -158,11 +158,17 @@ def started(vm, body):
     return pid
 
 
+def cgroup_dir(vm, pid):
+    return "/sys/fs/cgroup" + vm.get(f"/execute/processes/{pid}").json()["cgroup"]
+
+
 def test_process_control_is_cgroup2_in_the_vm(vm):
     assert vm.get("/info").json()["process_control"] == "cgroup2"
     rec = vm.run("cat /proc/self/cgroup")
-    assert rec["stdout"].startswith("0::/sandbox-agent/proc_"), rec
-    assert vm.get(f"/execute/processes/{rec['process_id']}").json()["memory_peak_bytes"] > 0
+    full = vm.get(f"/execute/processes/{rec['process_id']}").json()
+    assert full["cgroup"].startswith("/sandbox-agent/c"), full
+    assert rec["stdout"] == f"0::{full['cgroup']}\n", (rec, full)
+    assert full["memory_peak_bytes"] > 0, full
 
 
 def test_kill_reaches_a_setsid_child(vm):
@@ -189,7 +195,7 @@ def test_memory_limit_ends_with_reason_oom(vm):
 
 def test_pids_limit_stops_a_fork_bomb(vm):
     pid = started(vm, {"command": "b() { b | b & }; b; sleep 300", "limits": {"pids": 20}})
-    cg = f"/sys/fs/cgroup/sandbox-agent/{pid}"
+    cg = cgroup_dir(vm, pid)
     deadline = time.monotonic() + 60
     while True:   # the bomb hits the limit: forks fail, counted in pids.events
         r = vm.run(f"cat {cg}/pids.max {cg}/pids.current {cg}/pids.events")
@@ -216,10 +222,24 @@ def test_a_pids_limit_of_one_still_starts(vm):
     assert rec["exit_code"] != 0, rec
 
 
+def test_finished_records_cgroups_are_removed(vm):
+    """Removal waits for idle loop rounds, never forever: what is left is the spares made
+    ahead of time (LIMIT_CGROUP_SPARES, 2) and the cgroup of the command looking."""
+    for _ in range(5):
+        assert vm.run("true")["exit_code"] == 0
+    deadline = time.monotonic() + 60
+    while True:
+        left = vm.run("ls /sys/fs/cgroup/sandbox-agent | grep -c '^c[0-9]'")["stdout"]
+        if int(left) <= 3:
+            break
+        assert time.monotonic() < deadline, left
+        time.sleep(0.2)
+
+
 def test_cpu_percent_throttles(vm):
     pid = started(vm, {"command": "while :; do :; done", "limits": {"cpu_percent": 10},
                        "timeout": 60})
-    cg = f"/sys/fs/cgroup/sandbox-agent/{pid}"
+    cg = cgroup_dir(vm, pid)
     assert vm.run(f"cat {cg}/cpu.max")["stdout"] == "10000 100000\n"
     deadline = time.monotonic() + 60
     while True:
