@@ -118,11 +118,12 @@ class VM(Agent):
         while True:
             assert self.proc.poll() is None, \
                 f"QEMU exited {self.proc.returncode}:\n{self.log()[-4000:]}"
-            try:
-                if self.request("GET", "/health", token=False, timeout=2).status == 200:
+            try:   # the forward accepts, then drops or closes, until the guest listens
+                r = self.request("GET", "/health", token=False, timeout=2)
+                if r is not None and r.status == 200:
                     return time.monotonic() - self.started_at
             except OSError:
-                pass   # the forward accepts and drops until the guest listens
+                pass
             assert time.monotonic() < deadline, f"no /health after {timeout}s:\n{self.log()[-4000:]}"
             time.sleep(0.05)
 
