@@ -35,6 +35,8 @@ static int nspares;
 static unsigned long long next_serial;
 static char linger[LIMIT_CGROUP_LINGER][CGROUP_NAME_MAX];   /* to remove, oldest first */
 static int nlinger;
+static int linger_new;                   /* queued since the last scan found all busy */
+static int64_t linger_retry_us;          /* when busy ones are looked at again */
 
 /* ---- helpers ---- */
 
@@ -293,26 +295,32 @@ void cgroup_remove(int cg, const char *name)
         close(cg);
     if (records_fd < 0)
         return;
-    if (nlinger < LIMIT_CGROUP_LINGER)
+    if (nlinger < LIMIT_CGROUP_LINGER) {
         strcpy(linger[nlinger++], name);
-    else
+        linger_new = 1;
+    } else {
         unlinkat(records_fd, name, AT_REMOVEDIR);   /* a backlog that long: at once */
+    }
 }
 
-int cgroup_idle(void)
+int64_t cgroup_idle(int64_t now)
 {
     if (records_fd < 0)
-        return 0;
-    /* one removal that can happen: a cgroup still holding processes a record left behind
-     * is busy, and waits its turn again */
-    for (int i = 0; i < nlinger; i++) {
-        if (unlinkat(records_fd, linger[i], AT_REMOVEDIR) < 0 && errno == EBUSY)
-            continue;
-        memmove(linger[i], linger[i + 1], (size_t)(nlinger - i - 1) * sizeof linger[0]);
-        nlinger--;
-        return 1;
+        return -1;
+    /* one removal that can happen now; cgroups still holding processes a record left
+     * behind are busy: looked at again when one more is queued, else after a while */
+    if (nlinger && (linger_new || now >= linger_retry_us)) {
+        for (int i = 0; i < nlinger; i++) {
+            if (unlinkat(records_fd, linger[i], AT_REMOVEDIR) < 0 && errno == EBUSY)
+                continue;
+            memmove(linger[i], linger[i + 1], (size_t)(nlinger - i - 1) * sizeof linger[0]);
+            nlinger--;
+            return now;
+        }
+        linger_new = 0;
+        linger_retry_us = now + LIMIT_CGROUP_RETRY_MS * 1000;
     }
-    if (nspares < LIMIT_CGROUP_SPARES && spare_make() == 0)
-        return nspares < LIMIT_CGROUP_SPARES;
-    return 0;
+    if (nspares < LIMIT_CGROUP_SPARES && spare_make() == 0 && nspares < LIMIT_CGROUP_SPARES)
+        return now;
+    return nlinger ? linger_retry_us : -1;
 }

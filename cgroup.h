@@ -58,8 +58,8 @@ int64_t cgroup_memory_peak(int cg);
  * Up to LIMIT_CGROUP_LINGER names wait; past that removal is tried at once. */
 void cgroup_remove(int cg, const char *name);
 /* One unit of deferred work, between loop rounds: a queued removal, or one more spare
- * cgroup (up to LIMIT_CGROUP_SPARES). Returns 1 when more work is waiting (poll without
- * sleeping), 0 when none is (or only busy removals, retried on later rounds). */
-int cgroup_idle(void);
+ * cgroup (up to LIMIT_CGROUP_SPARES). Returns now when more is waiting (poll without
+ * sleeping), the time (monotonic us) to look at busy removals again, or -1 for nothing. */
+int64_t cgroup_idle(int64_t now);
 
 #endif

@@ -64,6 +64,7 @@
 #define LIMIT_CGROUP_LINGER    256          /* records' cgroups kept for removal while processes
                                              * they left behind run; past it they just stay */
 #define LIMIT_MEMORY_MIN       (1u << 20)   /* memory_bytes below this would OOM at exec */
+#define LIMIT_CGROUP_RETRY_MS  1000         /* a busy cgroup's removal is retried this often */
 #define LIMIT_CGROUP_SPARES    2            /* cgroups made ahead of time: a burst of starts
                                              * past it makes them on the request's path */
 

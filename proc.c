@@ -671,9 +671,9 @@ void proc_reap(void)
             p->system_cpu_s = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
             p->max_rss_kb = ru.ru_maxrss;
             proc_exited(p, status);
-        }
-        else
+        } else {
             counts.orphans_reaped++;
+        }
     }
     start_queued();
     evict();
@@ -702,8 +702,9 @@ int64_t proc_tick(int64_t now)
         if (next < 0 || p->deadline_us < next)
             next = p->deadline_us;
     }
-    if (cgroup_idle())   /* more cgroup upkeep waiting: come back after one poll round */
-        next = now;
+    int64_t cg = cgroup_idle(now);   /* cgroup upkeep, one step per loop round */
+    if (cg >= 0 && (next < 0 || cg < next))
+        next = cg;
     return next;
 }
 

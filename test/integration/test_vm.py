@@ -236,6 +236,20 @@ def test_finished_records_cgroups_are_removed(vm):
         time.sleep(0.2)
 
 
+def test_a_cgroup_outlives_its_record_while_a_daemon_runs(vm):
+    """A record that exits leaving a setsid daemon behind: its cgroup stays while the
+    daemon runs (removal is retried), then goes."""
+    r = vm.run("setsid sleep 5555 </dev/null >/dev/null 2>&1 & echo started")
+    assert r["exit_code"] == 0, r
+    cg = "/sys/fs/cgroup" + vm.get(f"/execute/processes/{r['process_id']}").json()["cgroup"]
+    assert vm.run(f"cat {cg}/cgroup.procs")["stdout"].strip() != "", "daemon not in the cgroup"
+    vm.run("for p in $(pidof sleep); do grep -q 5555 /proc/$p/cmdline && kill $p; done")
+    deadline = time.monotonic() + 60
+    while vm.run(f"test -d {cg} && echo there || echo gone")["stdout"] != "gone\n":
+        assert time.monotonic() < deadline, f"{cg} never removed"
+        time.sleep(0.2)
+
+
 def test_cpu_percent_throttles(vm):
     pid = started(vm, {"command": "while :; do :; done", "limits": {"cpu_percent": 10},
                        "timeout": 60})
