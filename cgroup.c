@@ -1,5 +1,6 @@
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -118,6 +119,24 @@ static int set_limits(int cg, const struct cgroup_limits *l)
     return 0;
 }
 
+/* Cgroups an earlier run of the agent left (it was killed, or its processes outlived it):
+ * the empty ones go; one still holding processes stays (removing it would need a kill). */
+static void sweep_leftovers(void)
+{
+    int fd = dup(records_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_type == DT_DIR && e->d_name[0] == 'c')
+            unlinkat(records_fd, e->d_name, AT_REMOVEDIR);
+    closedir(d);
+}
+
 /* One more spare cgroup ("c" + a serial). Returns 0 or -1 with errno. */
 static int spare_make(void)
 {
@@ -182,6 +201,7 @@ int cgroup_init(char *why, size_t cap)
         goto fail;
     }
     enable_controllers(records_fd);
+    sweep_leftovers();
     snprintf(records_path, sizeof records_path, "%s/" RECORDS_DIR, strcmp(path, "/") ? path : "");
     close(base);
     return 1;
