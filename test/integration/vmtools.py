@@ -111,15 +111,18 @@ class VM(Agent):
             assert time.monotonic() < deadline, f"no {text!r} after {timeout}s:\n{self.log()[-4000:]}"
             time.sleep(0.1)
 
-    def wait_health(self, timeout=180):
+    def wait_health(self, timeout=180, attempt=2.0):
         """Polls /health through the forward until the agent answers; returns the seconds
-        from QEMU's start. Generous: under TCG on a busy machine a boot can take a while."""
+        from QEMU's start. Generous: under TCG on a busy machine a boot can take a while.
+        attempt: seconds one try may take. The forward accepts at once and then connects to
+        the guest; a SYN sent before the guest is up is retried on slirp's TCP timers
+        (seconds), so a timing wants short attempts, each a fresh connection."""
         deadline = time.monotonic() + timeout
         while True:
             assert self.proc.poll() is None, \
                 f"QEMU exited {self.proc.returncode}:\n{self.log()[-4000:]}"
             try:   # the forward accepts, then drops or closes, until the guest listens
-                r = self.request("GET", "/health", token=False, timeout=2)
+                r = self.request("GET", "/health", token=False, timeout=attempt)
                 if r is not None and r.status == 200:
                     return time.monotonic() - self.started_at
             except OSError:
