@@ -24,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "proc.h"
+#include "runas.h"
 #include "secret.h"
 #include "server.h"
 #include "util.h"
@@ -585,6 +586,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "token"))
         return cmd_token(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "exec-as"))   /* a run with `user` on its way (runas.h) */
+        return runas_exec_main(argc - 1, argv + 1);
 
     static struct agent a;
     struct initnet net;

@@ -15,6 +15,7 @@
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
+#include "runas.h"
 #include "util.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -53,6 +54,7 @@ struct run {
     char **env;           /* "K=V", NULL-terminated, request's own */
     size_t nenv;
     struct cgroup_limits limits;   /* process control; all 0: none */
+    char *user;                    /* process control: name or uid; NULL: the agent's */
 };
 
 struct arena {
@@ -288,6 +290,30 @@ static int decode_limits(const char *s, const struct json_token *t, struct run *
     return 0;
 }
 
+/* user: a name or a uid (string or number). Looked up when the run is prepared. */
+static int decode_user(const char *s, const struct json_token *t, struct arena *ar,
+                       struct run *r, struct fail *f)
+{
+    int i = json_get(s, t, 0, "user");
+    if (i < 0 || t[i].type == JSON_NULL)
+        return 0;
+    if (t[i].type == JSON_NUMBER) {
+        int64_t v;
+        if (json_get_int64(s, &t[i], &v) < 0 || v < 0 || v > 0xfffffffe)
+            return fail(f, 400, "INVALID_REQUEST", "'%s' must be a user name or a uid", "user");
+        r->user = arena_take(ar, 16);
+        if (!r->user)
+            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "user");
+        snprintf(r->user, 16, "%lld", (long long)v);
+        return 0;
+    }
+    if (get_str(s, t, "user", ar, &r->user, f) < 0)
+        return -1;
+    if (!r->user || !*r->user || strlen(r->user) >= RUNAS_NAME_MAX)
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be a user name or a uid", "user");
+    return 0;
+}
+
 static const struct language *find_language(const char *name)
 {
     for (size_t i = 0; i < NLANGUAGES; i++)
@@ -330,7 +356,7 @@ static int decode_run(const char *s, const struct json_token *t, struct arena *a
     }
     if (decode_timeout(s, t, dflt_timeout, r, f) < 0 || decode_cwd(s, t, ar, workdir, r, f) < 0 ||
         decode_env(s, t, ar, r, f) < 0 || get_str(s, t, "name", ar, &r->name, f) < 0 ||
-        decode_limits(s, t, r, f) < 0)
+        decode_limits(s, t, r, f) < 0 || decode_user(s, t, ar, r, f) < 0)
         return -1;
     return 0;
 }
@@ -426,6 +452,98 @@ static char *write_code(struct arena *ar, const struct run *r, struct fail *f)
     }
     close(fd);
     return path;
+}
+
+/* Can u search (enter) every directory on the way to dir? Root can. */
+static int user_can_enter(const char *dir, const struct runas_user *u)
+{
+    char path[4096];
+    if (u->uid == 0)
+        return 1;
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *slash = path;; slash++) {
+        char keep = 0;
+        slash = strchr(slash, '/');
+        if (slash && slash != path) {
+            keep = *slash;
+            *slash = 0;
+        }
+        struct stat st;
+        mode_t need = S_IXOTH;
+        if (stat(slash == path ? "/" : path, &st) < 0)
+            return 0;
+        if (st.st_uid == u->uid)
+            need = S_IXUSR;
+        else
+            for (int i = 0; i < u->ngroups; i++)
+                if (st.st_gid == u->groups[i])
+                    need = S_IXGRP;
+        if (!(st.st_mode & need))
+            return 0;
+        if (!slash)
+            return 1;
+        if (keep)
+            *slash = keep;
+    }
+}
+
+/* user (process control): the run goes through the exec shim (runas.h) that becomes the
+ * user before it execs the program; HOME, USER and LOGNAME are the user's; a code file is
+ * handed to the user. Everything is checked here, so the answer is a 400, not a failed run. */
+static int apply_user(struct arena *ar, const struct run *r, struct proc_spec *sp,
+                      struct fail *f)
+{
+    struct runas_user u;
+    char *uid = arena_take(ar, 16), *gid = arena_take(ar, 16);
+    char *groups = arena_take(ar, RUNAS_GROUPS_MAX * 11 + 1);
+    char *vars = arena_take(ar, 3 * (RUNAS_HOME_MAX + 16));
+    size_t n = 0, nenv = 0;
+    while (sp->argv[n])
+        n++;
+    while (sp->envp[nenv])
+        nenv++;
+    char **argv = arena_take(ar, (n + 8) * sizeof *argv);
+    char **env = arena_take(ar, (nenv + 4) * sizeof *env);
+    if (!uid || !gid || !groups || !vars || !argv || !env)
+        return fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
+    if (runas_lookup(r->user, &u) < 0)
+        return fail(f, 400, "INVALID_REQUEST", "no such user: %s", r->user);
+    if (!user_can_enter(sp->cwd, &u)) {
+        fail(f, 400, "PERMISSION_DENIED", "%s", "");
+        snprintf(f->msg, sizeof f->msg, "user %s cannot enter the working directory %s",
+                 u.name, sp->cwd);
+        return -1;
+    }
+    if (sp->code_path && chown(sp->code_path, u.uid, u.gid) < 0)
+        return fail(f, 500, "INTERNAL_ERROR", "cannot hand the code file to the user: %s",
+                    strerror(errno));
+    snprintf(uid, 16, "%u", (unsigned)u.uid);
+    snprintf(gid, 16, "%u", (unsigned)u.gid);
+    groups[0] = 0;
+    for (int i = 0; i < u.ngroups; i++)
+        sprintf(groups + strlen(groups), "%s%u", i ? "," : "", (unsigned)u.groups[i]);
+    size_t k = 0;
+    argv[k++] = "sandbox-agent", argv[k++] = "exec-as", argv[k++] = uid, argv[k++] = gid;
+    argv[k++] = groups, argv[k++] = "--", argv[k++] = (char *)sp->path;
+    for (size_t i = 0; i < n; i++)
+        argv[k++] = sp->argv[i];
+    argv[k] = NULL;
+    k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(sp->envp[i], "HOME=", 5) && strncmp(sp->envp[i], "USER=", 5) &&
+            strncmp(sp->envp[i], "LOGNAME=", 8))
+            env[k++] = sp->envp[i];
+    int w = sprintf(vars, "HOME=%s", u.home) + 1;
+    env[k++] = vars;
+    env[k++] = vars + w;
+    w += sprintf(vars + w, "USER=%s", u.name) + 1;
+    env[k++] = vars + w;
+    sprintf(vars + w, "LOGNAME=%s", u.name);
+    env[k] = NULL;
+    sp->path = "/proc/self/exe";   /* the agent itself, as the shim */
+    sp->argv = argv;
+    sp->envp = env;
+    return 0;
 }
 
 /* Turns a decoded run into a proc_spec: argv, environment, resolved program. */
@@ -683,7 +801,7 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
     struct fail f = { 0 };
     struct proc *p = NULL;
     struct run r;
-    struct proc_spec sp;
+    struct proc_spec sp = { 0 };
     ar.base = ar.cap <= ARENA_STATIC ? arena_static : malloc(ar.cap);
     if (!ar.base) {
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
@@ -691,7 +809,9 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
     }
     if (decode_run(req->body_len ? req->body : "{}", t, &ar, is_code, dflt_timeout,
                    c->workdir, &r, &f) < 0 ||
-        prepare(&ar, &r, &sp, &f) < 0) {
+        prepare(&ar, &r, &sp, &f) < 0 || (r.user && apply_user(&ar, &r, &sp, &f) < 0)) {
+        if (r.user && sp.code_path)   /* apply_user refused after the file was written */
+            unlink(sp.code_path);
         answer_fail(req, rep, &f);
         goto done;
     }

@@ -250,6 +250,15 @@ def test_a_cgroup_outlives_its_record_while_a_daemon_runs(vm):
         time.sleep(0.2)
 
 
+def test_user_nobody_runs_as_65534(vm):
+    rec = vm.run("id -u; id -g; cat /proc/self/cgroup", user="nobody", working_dir="/tmp",
+                 limits={"pids": 8})
+    assert rec["exit_code"] == 0, rec
+    uid, gid, cg = rec["stdout"].split("\n")[:3]
+    assert (uid, gid) == ("65534", "65534"), rec
+    assert cg.startswith("0::/sandbox-agent/c"), rec   # the shim runs in the record's cgroup
+
+
 def test_cpu_percent_throttles(vm):
     pid = started(vm, {"command": "while :; do :; done", "limits": {"cpu_percent": 10},
                        "timeout": 60})
