@@ -63,6 +63,7 @@ static const struct flag flags[] = {
     { "net", FLAG_STR, CFG(net), "configure IFACE=ADDR/PREFIX[,gw=GW][,mtu=N] (IPv4)" },
     { "dns", FLAG_STR, CFG(dns), "write /etc/resolv.conf naming this nameserver IP" },
     { "no-cgroups", FLAG_BOOL, CFG(no_cgroups), "process groups only, even where cgroup v2 is usable" },
+    { "default-user", FLAG_STR, CFG(default_user), "run processes as this user (name or uid) unless a request names one" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -567,6 +568,7 @@ static void api_ctx_fill(struct agent *a)
     c->start_wall_ms = a->start_wall_ms;
     c->start_mono_us = a->start_mono_us;
     c->stopping = &a->stopping;
+    c->default_user = a->cfg.default_user;
 }
 
 /* ---- main: a checklist ---- */

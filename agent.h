@@ -28,6 +28,7 @@ struct config {
     const char *net;           /* --net IFACE=ADDR/PREFIX[,gw=GW][,mtu=N]; NULL: none */
     const char *dns;           /* --dns: nameserver for /etc/resolv.conf; NULL: left alone */
     int no_cgroups;            /* --no-cgroups: process groups only (cgroup.h) */
+    const char *default_user;  /* --default-user: runs without `user` run as it; NULL: root */
 };
 
 struct agent {

@@ -807,9 +807,12 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         goto done;
     }
-    if (decode_run(req->body_len ? req->body : "{}", t, &ar, is_code, dflt_timeout,
-                   c->workdir, &r, &f) < 0 ||
-        prepare(&ar, &r, &sp, &f) < 0 || (r.user && apply_user(&ar, &r, &sp, &f) < 0)) {
+    int decoded = decode_run(req->body_len ? req->body : "{}", t, &ar, is_code, dflt_timeout,
+                             c->workdir, &r, &f) == 0;
+    if (decoded && !r.user && c->default_user)   /* --default-user */
+        r.user = (char *)c->default_user;
+    if (!decoded || prepare(&ar, &r, &sp, &f) < 0 ||
+        (r.user && apply_user(&ar, &r, &sp, &f) < 0)) {
         if (r.user && sp.code_path)   /* apply_user refused after the file was written */
             unlink(sp.code_path);
         answer_fail(req, rep, &f);

@@ -108,3 +108,12 @@ def test_user_errors_are_400(agent, tmp_path):
                                      "working_dir": str(locked)})
     assert r.status == 400 and r.json()["code"] == "PERMISSION_DENIED", r.json()
     assert "cannot enter" in r.json()["message"]
+
+
+@root_only
+def test_default_user_flag(start_agent):
+    a = start_agent("--default-user", "nobody")
+    r = a.post("/commands/run", {"command": "id -u", "working_dir": "/tmp"})
+    assert r.status == 200 and r.json()["stdout"] == "65534\n", r.json()
+    r = a.post("/commands/run", {"command": "id -u", "user": "root"})
+    assert r.status == 200 and r.json()["stdout"] == "0\n", r.json()
