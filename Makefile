@@ -95,6 +95,9 @@ $(DEBUG_BIN): $(SRCS) $(wildcard *.h) $(BEARLIB)
 	@gcc -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -iquote . -I$(BEARINC) $(AGENT_DEFS) \
 	    $(SRCS) $(BEARLIB) -lm -o $@
 
+# pysession.c carries pysession_driver.py (.incbin): rebuilt when the Python changes
+$(BUILD)/obj/pysession.o $(ASAN_BIN) $(DEBUG_BIN): pysession_driver.py
+
 $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(wildcard *.c *.h) $(BEARLIB)
 	@mkdir -p $(@D)
 	@$(UCC) $(FFLAGS) $< $(fuzz_$*_SRCS) -o $@
@@ -102,10 +105,11 @@ $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(wildcard *.c *.h) $(BEARLIB)
 FORCE:
 
 run: $(BIN)
-	@scripts/run.sh $(BIN)
+	@PORT=$(PORT) scripts/run.sh $(BIN)
 
 test: $(BIN) $(UNITS:%=$(BUILD)/unit/test_%) $(ASAN_BIN) $(DEBUG_BIN) $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
 	@scripts/deps.sh test
+	@scripts/sdk.sh
 	@FUZZ_TARGETS="$(FUZZ)" scripts/test.sh $(BIN) $(UNITS)
 
 fuzz: $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
@@ -124,7 +128,7 @@ soak: $(BIN)
 
 bench: $(BIN)
 	@scripts/deps.sh bench
-	@scripts/bench.sh $(BIN)
+	@PUBLISH=$(PUBLISH) scripts/bench.sh $(BIN)
 
 image: $(BIN)
 	@scripts/deps.sh image
@@ -139,9 +143,9 @@ clean:
 
 help:
 	@echo "make        build $(BIN) (static, stripped)"
-	@echo "make run    serve on 127.0.0.1:7777 with a dev secret, print a token"
+	@echo "make run    serve on 127.0.0.1:7777 (PORT=N or SANDBOX_AGENT_LISTEN=H:P) with a dev secret, print a token"
 	@echo "make test   unit tests (ASan+UBSan) and integration tests against the binary"
-	@echo "make bench  benchmarks against nginx (wrk); container start/stop (bench/container.sh)"
+	@echo "make bench  benchmarks against nginx (wrk) into build/bench/; PUBLISH=1 copies them into bench/"
 	@echo "make image  localhost/sandbox-agent:latest FROM scratch (podman, else docker), < 3 MiB"
 	@echo "make vm     boot the agent as a QEMU VM's /init (Debian cloud kernel), print a token"
 	@echo "make fuzz   libFuzzer targets per parser, FUZZ_TIME seconds each (default 60)"

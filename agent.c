@@ -16,14 +16,19 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_files.h"
 #include "api_ops.h"
+#include "api_proc.h"
 #include "cgroup.h"
+#include "hook.h"
 #include "init.h"
 #include "initnet.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
 #include "proc.h"
+#include "resolve.h"
+#include "pysession.h"
 #include "runas.h"
 #include "secret.h"
 #include "server.h"
@@ -59,6 +64,16 @@ static const struct flag flags[] = {
     { "grace", FLAG_LONG, CFG(grace_s), "seconds between SIGTERM and SIGKILL (default 5)" },
     { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mounts, lo up, PATH; power off at exit" },
     { "hostname", FLAG_STR, CFG(hostname), "set the hostname at start" },
+    /* webhooks (issue 16) */
+    { "ca-file", FLAG_STR, CFG(ca_file), "CA bundle for https callbacks (default /etc/ssl/certs/ca-certificates.crt)" },
+    { "hook-backoff-ms", FLAG_LONG, CFG(hook_backoff_ms), "first webhook retry delay, doubled per attempt (default 1000; tests)" },
+    { "hook-timeout-ms", FLAG_LONG, CFG(hook_timeout_ms), "one webhook attempt's deadline (default 30000; tests)" },
+    { "resolv-conf", FLAG_STR, CFG(resolv_conf), "nameservers for callback hosts (default /etc/resolv.conf)" },
+    { "hosts-file", FLAG_STR, CFG(hosts_file), "host names for callbacks before DNS (default /etc/hosts)" },
+    { "python-sessions", FLAG_LONG, CFG(python_sessions), "Python sessions alive at once (default 8, at most 64)" },
+    { "python-idle", FLAG_LONG, CFG(python_idle_s), "seconds an unused Python session lives (default 1800)" },
+    { "files-root", FLAG_STR, CFG(files_root), "confine the file endpoints beneath this directory" },
+    /* VM init and process control (issues 17, 18) */
     { "modules", FLAG_STR, CFG(modules), "load the kernel modules listed in FILE, in order" },
     { "net", FLAG_STR, CFG(net), "configure IFACE=ADDR/PREFIX[,gw=GW][,mtu=N] (IPv4)" },
     { "dns", FLAG_STR, CFG(dns), "write /etc/resolv.conf naming this nameserver IP" },
@@ -128,6 +143,8 @@ static void config_defaults(struct config *cfg)
         .output_limit = LIMIT_OUTPUT_BYTES,
         .output_budget = LIMIT_OUTPUT_BUDGET,
         .grace_s = LIMIT_GRACE_S,
+        .python_sessions = LIMIT_PY_SESSIONS,
+        .python_idle_s = LIMIT_PY_IDLE_S,
     };
 }
 
@@ -371,6 +388,8 @@ static void stop_advance(struct agent *a)
         a->stop_deadline_us = now + a->cfg.grace_s * 1000000;
         server_shutdown();
         proc_shutdown();
+        hook_shutdown();
+        pysession_shutdown();   /* interpreters hold no work worth a grace: KILL now */
         int n = init_signal_all(SIGTERM, in_record_group, NULL);
         log_line("level=info event=shutdown phase=term grace_s=%ld others=%d", a->cfg.grace_s, n);
     } else if (a->stopping == 1) {
@@ -427,7 +446,8 @@ static void run_loop(struct agent *a)
         if (a->stopping) {
             struct proc_counts pc;
             proc_counts(&pc);
-            if (server_connections() == 0 && pc.running == 0 && !init_has_children())
+            if (server_connections() == 0 && pc.running == 0 && !init_has_children() &&
+                !hook_busy())   /* webhooks: due deliveries go out within the grace period */
                 break;
             if (now >= a->stop_deadline_us) {
                 if (a->stopping == 2)
@@ -436,6 +456,9 @@ static void run_loop(struct agent *a)
             }
         }
         int64_t next = server_tick(now), pnext = proc_tick(now);
+        if (pnext >= 0 && (next < 0 || pnext < next))
+            next = pnext;
+        pnext = hook_tick(now);
         if (pnext >= 0 && (next < 0 || pnext < next))
             next = pnext;
         if (a->stopping && (next < 0 || a->stop_deadline_us < next))
@@ -457,23 +480,42 @@ static void run_loop(struct agent *a)
 
 /* ---- sandbox-agent token ---- */
 
+#define TOKEN_USAGE                                                                          \
+    "usage: sandbox-agent token [--secret-file PATH] [--ttl SECONDS] [--sub S] [--aud A]\n"  \
+    "Prints an HS256 token for the agent's secret (--secret-file, else env\n"              \
+    "SANDBOX_AGENT_JWT_SECRET_FILE or SANDBOX_AGENT_JWT_SECRET).\n"                          \
+    "  --ttl SECONDS  lifetime, a whole number > 0 (default 3600 = 1 h)\n"                   \
+    "  --sub S        sub claim (for --jwt-subject)\n"                                       \
+    "  --aud A        aud claim (for --jwt-audience)\n"
+
 static int cmd_token(int argc, char **argv)
 {
     const char *file = NULL, *sub = NULL, *aud = NULL;
     long ttl = TOKEN_TTL_S;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf(TOKEN_USAGE);
+            return 0;
+        }
+    }
     for (int i = 1; i < argc; i += 2) {   /* every option takes one value */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if ((!strcmp(argv[i], "--secret-file") || !strcmp(argv[i], "--jwt-secret-file")) && v)
+        if ((!strcmp(argv[i], "--secret-file") || !strcmp(argv[i], "--jwt-secret-file")) && v) {
             file = v;
-        else if (!strcmp(argv[i], "--ttl") && v && parse_long(v, 0, &ttl) == 0)
-            ;
-        else if (!strcmp(argv[i], "--sub") && v)
+        } else if (!strcmp(argv[i], "--ttl") && v) {
+            /* a token that is born expired (0, negative) is never what was meant */
+            if (parse_long(v, 0, &ttl) < 0 || ttl <= 0) {
+                fprintf(stderr, "sandbox-agent token: --ttl wants a whole number of seconds "
+                                "> 0, got '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--sub") && v) {
             sub = v;
-        else if (!strcmp(argv[i], "--aud") && v)
+        } else if (!strcmp(argv[i], "--aud") && v) {
             aud = v;
-        else {
-            fprintf(stderr, "usage: sandbox-agent token [--secret-file PATH] [--ttl SECONDS] "
-                            "[--sub S] [--aud A]\n");
+        } else {
+            fprintf(stderr, "sandbox-agent token: %s '%s'\n" TOKEN_USAGE,
+                    v ? "unknown option" : "missing value for", argv[i]);
             return 2;
         }
     }
@@ -571,6 +613,34 @@ static void api_ctx_fill(struct agent *a)
     c->default_user = a->cfg.default_user;
 }
 
+static void hook_settled(const struct proc *p, const struct hook_state *st)
+{
+    log_line("level=%s event=webhook process_id=%s state=%s attempts=%d status=%d%s%s%s",
+             st->phase == HOOK_DELIVERED ? "info" : "warn", p->id,
+             st->phase == HOOK_DELIVERED ? "delivered" : "failed", st->attempts, st->last_status,
+             st->last_error ? " error=\"" : "", st->last_error ? st->last_error : "",
+             st->last_error ? "\"" : "");
+}
+
+/* Webhooks: the HopX headers, the payload from the HopX front-end, trust anchors. A
+ * missing or unusable CA bundle is not fatal (a sandbox without one still runs code):
+ * https callbacks are then refused with 400, and the log says why at start. */
+static void hooks_init(struct agent *a)
+{
+    static const char agent_name[] = "sandbox-agent/" AGENT_VERSION;
+    struct hook_config hc = { a->cfg.ca_file, a->cfg.hook_backoff_ms, a->cfg.hook_timeout_ms,
+                              agent_name,
+                              "X-HopX-Timestamp", "X-HopX-Signature", api_hook_payload,
+                              hook_settled };
+    char why[300] = "";
+    resolve_init(a->cfg.hosts_file, a->cfg.resolv_conf);
+    int n = hook_init(&hc, why, sizeof why);
+    if (n == 0)
+        log_line("level=warn event=webhooks https=off reason=\"%s\"", why);
+    else
+        log_line("level=info event=webhooks https=on trust_anchors=%d", n);
+}
+
 /* ---- main: a checklist ---- */
 
 /* A VM's init that returns panics the kernel: whatever ends the agent (a stop, or a setup
@@ -630,7 +700,7 @@ int main(int argc, char **argv)
                         "SANDBOX_AGENT_JWT_SECRET (or --no-auth on loopback)\n");
         return 2;
     }
-    if (prepare_workdir(a.cfg.workdir) < 0)
+    if (prepare_workdir(a.cfg.workdir) < 0 || api_files_init(a.cfg.files_root, a.cfg.workdir) < 0)
         return 2;
 
     int lfd = listen_on(a.cfg.listen, a.cfg.no_auth, a.listen_addr, sizeof a.listen_addr);
@@ -650,9 +720,14 @@ int main(int argc, char **argv)
     struct proc_limits pl = { a.cfg.max_running, a.cfg.max_records, (size_t)a.cfg.output_limit,
                               (size_t)a.cfg.output_budget, a.cfg.grace_s * 1000000 };
     proc_init(&pl);
+    struct pysession_limits pyl = { a.cfg.python_sessions, a.cfg.python_idle_s * 1000000,
+                                    (int64_t)LIMIT_PY_GRACE_MS * 1000, (size_t)a.cfg.output_limit };
+    pysession_init(&pyl);
     api_ops_init();
     log_init();
+    hooks_init(&a);
     api_ctx_fill(&a);
+    server_on_reply(api_on_reply);   /* Idempotency-Key answers (idem.h) */
     if (server_start(lfd, api_handle, &a.api) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
         return 1;

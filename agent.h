@@ -22,8 +22,16 @@ struct config {
     long output_limit;         /* bytes kept per stream */
     long output_budget;        /* bytes kept over all records */
     long grace_s;
+    const char *ca_file;       /* webhooks: PEM trust anchors for https callbacks */
+    long hook_backoff_ms;      /* webhooks: first retry delay (tests shorten it) */
+    long hook_timeout_ms;      /* webhooks: one attempt's deadline (tests shorten it) */
+    const char *resolv_conf;   /* webhooks: nameservers (default /etc/resolv.conf) */
+    const char *hosts_file;    /* webhooks: names before DNS (default /etc/hosts) */
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
+    long python_sessions;      /* Python interpreters alive at once (pysession.h) */
+    long python_idle_s;        /* an unused Python session ends after this long */
+    const char *files_root;    /* --files-root: file endpoints confined beneath it */
     const char *modules;       /* --modules: a file listing kernel modules to load; NULL: none */
     const char *net;           /* --net IFACE=ADDR/PREFIX[,gw=GW][,mtu=N]; NULL: none */
     const char *dns;           /* --dns: nameserver for /etc/resolv.conf; NULL: left alone */

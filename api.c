@@ -1,14 +1,19 @@
 #include "api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "api_files.h"
 #include "api_ops.h"
 #include "api_proc.h"
+#include "api_python.h"
 #include "cgroup.h"
 #include "envset.h"
+#include "hook.h"
+#include "idem.h"
 #include "limits.h"
 #include "secret.h"
 #include "util.h"
@@ -44,6 +49,30 @@ static const struct route routes[] = {
     { "GET", "/metrics/snapshot", api_metrics_snapshot, 0 },
     { "GET", "/metrics", api_metrics_prometheus, 0 },
     { "GET", "/processes", api_system_processes, 0 },
+    /* webhooks (issue 16): async execution with a signed callback */
+    { "POST", "/execute/async", api_execute_async, 0 },
+    /* SDK parity (issue 12): every call of the official SDKs gets a typed answer (anything
+     * under /desktop is answered in api_handle, for any method) */
+    { "DELETE", "/env/{key}", api_env_delete_key, 0 },
+    { "GET", "/cache", api_cache_get, 0 },
+    { "GET", "/cache/stats", api_cache_get, 0 },
+    { "POST", "/cache/clear", api_cache_clear, 0 },
+    /* Python sessions (issue 19) */
+    { "POST", "/execute/ipython", api_python_execute, 0 },
+    { "GET", "/jupyter/sessions", api_python_sessions, 0 },
+    { "DELETE", "/jupyter/sessions/{id}", api_python_delete, 0 },
+    /* files (api_files.c); POST/PUT /files/upload bodies stream via api_body_hook */
+    { "GET", "/files/read", api_files_read, 0 },
+    { "GET", "/files/download", api_files_download, 0 },
+    { "POST", "/files/write", api_files_write, 0 },
+    { "POST", "/files/upload", api_files_upload, 0 },
+    { "PUT", "/files/upload", api_files_upload, 0 },
+    { "GET", "/files/list", api_files_list, 0 },
+    { "GET", "/files/exists", api_files_exists, 0 },
+    { "GET", "/files/stat", api_files_stat, 0 },
+    { "DELETE", "/files/remove", api_files_remove, 0 },
+    { "POST", "/files/mkdir", api_files_mkdir, 0 },
+    { "POST", "/files/move", api_files_move, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -82,14 +111,16 @@ struct json_token *api_parse_body(const struct server_request *req, struct serve
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         return NULL;
     }
-    int n = json_parse(s, len, toks, (uint32_t)max, LIMIT_JSON_DEPTH);
+    uint32_t at = 0;
+    int n = json_parse_at(s, len, toks, (uint32_t)max, LIMIT_JSON_DEPTH, &at);
     if (n < 0 || toks[0].type != JSON_OBJECT) {
-        if (n == JSON_ERR_DEPTH)
-            api_error(req, rep, 400, "INVALID_JSON", "request body nests too deeply");
-        else if (n == JSON_ERR_TOKENS)
+        char msg[80];
+        snprintf(msg, sizeof msg, "request body %s (at byte %u)",
+                 n == JSON_ERR_DEPTH ? "nests too deeply" : "is not valid JSON", at);
+        if (n == JSON_ERR_TOKENS)
             api_error(req, rep, 413, "PAYLOAD_TOO_LARGE", "request body has too many values");
         else if (n < 0)
-            api_error(req, rep, 400, "INVALID_JSON", "request body is not valid JSON");
+            api_error(req, rep, 400, "INVALID_JSON", msg);
         else
             api_error(req, rep, 400, "INVALID_REQUEST", "request body must be a JSON object");
         free(toks);
@@ -140,6 +171,14 @@ static int route_match(const char *pattern, const char *path, size_t len, const 
         i++;
     }
     return i == len;
+}
+
+/* 1 when req's path is prefix or under it ("/desktop", "/desktop/x"). */
+static int path_under(const struct server_request *req, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return req->path_len >= n && memcmp(req->path, prefix, n) == 0 &&
+           (req->path_len == n || req->path[n] == '/');
 }
 
 static int method_is(const struct server_request *req, const char *m)
@@ -203,11 +242,73 @@ static int authorize(const struct api_ctx *c, struct server_request *req, struct
     return -1;
 }
 
+/* ---- Idempotency-Key (idem.h) ---- */
+
+/* A state-changing request with an Idempotency-Key: returns 1 when rep is already the
+ * answer (the first answer replayed, or an error), 0 when the request is to run. */
+static int idempotent(struct server_request *req, struct server_reply *rep)
+{
+    const struct http_header *h = http_find_header(req->http, "idempotency-key");
+    if (!h || method_is(req, "GET"))
+        return 0;
+    if (!idem_key_valid(h->value, h->value_len)) {
+        api_error(req, rep, 400, "INVALID_REQUEST",
+                  "Idempotency-Key must be 1 to 255 visible ASCII characters");
+        return 1;
+    }
+    const struct http_header *auth = http_find_header(req->http, "authorization");
+    struct idem_key k = {
+        auth ? auth->value : "", auth ? auth->value_len : 0, req->method, req->method_len,
+        req->path, req->path_len, h->value, h->value_len,
+    };
+    struct idem_answer a;
+    switch (idem_begin(&k, req->body, req->body_len, req->token, util_mono_us() / 1000, &a)) {
+    case IDEM_FIRST:
+        return 0;
+    case IDEM_REPLAY:
+        rep->status = a.status;
+        rep->content_type = a.content_type;
+        buf_append(&rep->headers, a.headers, a.headers_len);
+        buf_puts(&rep->headers, "Idempotent-Replayed: true\r\n");
+        buf_append(&rep->body, a.body, a.body_len);
+        req->note = "idempotent=replayed";
+        return 1;
+    case IDEM_PENDING:
+        api_error(req, rep, 409, "IDEMPOTENCY_CONFLICT",
+                  "a request with this Idempotency-Key is still running; its answer is "
+                  "replayed once it is sent (the process is in GET /execute/processes)");
+        return 1;
+    case IDEM_MISMATCH:
+        api_error(req, rep, 409, "IDEMPOTENCY_CONFLICT",
+                  "this Idempotency-Key was first used with a different request body");
+        return 1;
+    case IDEM_NOT_KEPT:
+        api_error(req, rep, 409, "IDEMPOTENCY_CONFLICT",
+                  "the first answer to this Idempotency-Key was too large to keep; nothing "
+                  "was run again (the process is in GET /execute/processes)");
+        return 1;
+    }
+    return 0;
+}
+
+void api_on_reply(uint64_t token, const struct server_reply *rep)
+{
+    struct idem_answer a = { rep->status, rep->content_type, rep->headers.data,
+                             rep->headers.len, rep->body.data, rep->body.len };
+    idem_answered(token, &a);
+}
+
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
 {
     const struct api_ctx *c = ctx;
     if (method_is(req, "CONNECT")) {   /* we are an origin server, not a proxy */
         api_error(req, rep, 501, "METHOD_NOT_ALLOWED", "CONNECT is not supported");
+        return 0;
+    }
+    if (path_under(req, "/desktop")) {   /* every method: the SDK raises
+                                          * DesktopNotAvailableError and does not retry */
+        if (authorize(c, req, rep) == 0)
+            api_error(req, rep, 400, "DESKTOP_NOT_AVAILABLE", "no desktop in this sandbox");
         return 0;
     }
     const char *param = NULL;
@@ -239,13 +340,65 @@ int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
     }
     if (!found->public && authorize(c, req, rep) < 0)
         return 0;
+    if (idempotent(req, rep))
+        return 0;
     /* the route's pattern may have matched with a param; match again to get this one's */
     route_match(found->pattern, req->path, req->path_len, &param, &param_len);
     rep->status = 200;
     return found->fn(c, req, rep, param, param_len);
 }
 
+int api_body_hook(void *ctx, struct server_request *req, struct server_reply *rep,
+                  struct server_sink *sink)
+{
+    static const char upload[] = "/files/upload";
+    if (req->path_len != sizeof upload - 1 || memcmp(req->path, upload, req->path_len) != 0 ||
+        !(method_is(req, "POST") || method_is(req, "PUT")))
+        return 0;
+    rep->status = 200;
+    if (authorize(ctx, req, rep) < 0)
+        return SERVER_ANSWERED;
+    return api_files_upload_stream(ctx, req, rep, sink);
+}
+
 /* ---- endpoints ---- */
+
+/* /health "features": each is true when this build routes its endpoint, so the answer stays
+ * truthful as endpoints arrive (a feature without a pattern is never served). */
+static const struct {
+    const char *name;
+    const char *pattern;   /* NULL: not in this agent at all */
+} features[] = {
+    { "commands", "/commands/run" },
+    { "background", "/commands/background" },
+    { "code", "/execute" },
+    { "kill", "/execute/kill/{id}" },
+    { "output", "/execute/processes/{id}/output" },
+    { "env", "/env" },
+    { "metrics", "/metrics" },
+    { "system_processes", "/processes" },
+    { "files", "/files/read" },
+    { "upload", "/files/upload" },
+    { "download", "/files/download" },
+    { "file_watch", "/files/watch" },
+    { "streaming", "/execute/stream" },
+    { "process_stream", "/execute/processes/{id}/stream" },
+    { "stdin", "/execute/processes/{id}/stdin" },
+    { "terminal", "/terminal" },
+    { "async_webhooks", "/execute/async" },
+    { "ipython", "/execute/ipython" },
+    { "jupyter", "/jupyter/sessions" },
+    { "desktop", NULL },
+    { "cache", NULL },   /* /cache answers, but nothing is ever cached */
+};
+
+static int routed(const char *pattern)
+{
+    for (size_t i = 0; pattern && i < NROUTES; i++)
+        if (!strcmp(routes[i].pattern, pattern))
+            return 1;
+    return 0;
+}
 
 static int h_health(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
@@ -261,18 +414,16 @@ static int h_health(const struct api_ctx *c, struct server_request *req, struct 
     json_put_cstr(b, AGENT_VERSION);
     json_put_key(b, "uptime_seconds");
     json_put_int(b, (util_mono_us() - c->start_mono_us) / 1000000);
-    json_put_key(b, "features");
-    buf_putc(b, '{');
     json_put_key(b, "auth");
     json_put_cstr(b, c->no_auth ? "none" : "jwt-hs256");
-    json_put_key(b, "process_control");   /* cgroup.h: kill, limits, OOM reason per record */
-    json_put_cstr(b, cgroup_enabled() ? "cgroup2" : "process_groups");
-    static const char *const features[] = { "commands", "code", "background", "sync", "kill",
-                                            "output" };
+    json_put_key(b, "features");
+    buf_putc(b, '{');
     for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
-        json_put_key(b, features[i]);
-        json_put_bool(b, 1);
+        json_put_key(b, features[i].name);
+        json_put_bool(b, routed(features[i].pattern));
     }
+    json_put_key(b, "languages");
+    api_proc_languages(b);
     buf_puts(b, "}}");
     return 0;
 }
@@ -285,6 +436,23 @@ static void put_limit(struct buf *b, const char *key, long long v)
 
 /* What an operator checks first: the SDK's names for version and uptime, PID 1 duty, how
  * the secret was set and rotated, the agent-held environment, the log format. */
+/* Webhooks (issue 16): whether https callbacks work, and deliveries in flight. */
+static void info_webhooks(struct buf *b)
+{
+    struct hook_counts hc;
+    hook_counts(&hc);
+    json_put_key(b, "webhooks");
+    buf_putc(b, '{');
+    json_put_key(b, "https");
+    json_put_bool(b, hc.trust_anchors > 0);
+    put_limit(b, "trust_anchors", hc.trust_anchors);
+    put_limit(b, "pending", hc.pending);
+    put_limit(b, "active", hc.active);
+    put_limit(b, "delivered", (long long)hc.delivered);
+    put_limit(b, "failed", (long long)hc.failed);
+    buf_putc(b, '}');
+}
+
 static void info_operator(const struct api_ctx *c, struct buf *b)
 {
     json_put_key(b, "agent_version");
@@ -347,6 +515,11 @@ static int h_info(const struct api_ctx *c, struct server_request *req, struct se
     json_put_key(b, "process_control");   /* cgroup.h: kill, limits, OOM reason per record */
     json_put_cstr(b, cgroup_enabled() ? "cgroup2" : "process_groups");
     info_operator(c, b);
+    info_webhooks(b);
+    json_put_key(b, "idempotency_keys");   /* remembered now (idem.h) */
+    json_put_int(b, (int64_t)idem_keys());
+    json_put_key(b, "idempotency_bytes");
+    json_put_int(b, (int64_t)idem_bytes());
     json_put_key(b, "limits");
     buf_putc(b, '{');
     put_limit(b, "max_running", c->max_running);
@@ -363,6 +536,8 @@ static int h_info(const struct api_ctx *c, struct server_request *req, struct se
     put_limit(b, "max_env_vars", LIMIT_ENV_VARS);
     put_limit(b, "max_env_bytes", LIMIT_ENV_BYTES);
     put_limit(b, "max_token_bytes", LIMIT_TOKEN_BYTES);
+    put_limit(b, "max_idempotency_keys", LIMIT_IDEM_KEYS);
+    put_limit(b, "idempotency_ttl_seconds", LIMIT_IDEM_TTL_MS / 1000);
     buf_putc(b, '}');
     json_put_key(b, "endpoints");
     buf_putc(b, '[');

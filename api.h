@@ -41,13 +41,22 @@ typedef int api_route_fn(const struct api_ctx *c, struct server_request *req,
 /* The server_handler: routes req (ctx is the struct api_ctx). */
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep);
 
+/* The server's body hook (server_set_body_hook): uploads stream to disk, after the same
+ * routing and authorization as any request; every other body is buffered (ctx: api_ctx). */
+int api_body_hook(void *ctx, struct server_request *req, struct server_reply *rep,
+                  struct server_sink *sink);
+
+/* The server's reply observer (server_on_reply): keeps answers to Idempotency-Key
+ * requests so a repeat gets the first answer (idem.h). */
+void api_on_reply(uint64_t token, const struct server_reply *rep);
+
 /* {"error": msg, "message": msg, "code": code, "request_id": ...} with status. */
 void api_error(const struct server_request *req, struct server_reply *rep, int status,
                const char *code, const char *msg);
 
 /* Decodes req's body (a JSON object; empty counts as {}) by table t into out (decode.h),
- * strings in ar, which the caller opened (decode_arena_open; 3 * req->body_len + 64 KiB is
- * always enough for the decode and leaves room) and closes. *seen may be NULL. Returns 0, or
+ * strings in ar, which the caller opened (decode_arena_open with DECODE_ARENA_FOR(req->body_len),
+ * plus what the handler takes itself) and closes. *seen may be NULL. Returns 0, or
  * -1 after answering the error (400 INVALID_JSON with the byte offset, 400 INVALID_REQUEST /
  * MISSING_PARAMETER naming the field, 413, 500). */
 int api_decode_body(const struct server_request *req, struct server_reply *rep,

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
+#include "decode.h"
 #include "envset.h"
 #include "json.h"
 #include "limits.h"
@@ -89,83 +91,33 @@ static int answer_env(struct server_request *req, struct server_reply *rep)
     return 0;
 }
 
-/* Decodes env_vars into "K=V" strings in strs (kv[i] point into it). Returns the count, or
- * -1 after answering 400. */
-static long decode_env_vars(const char *s, const struct json_token *t, int obj, char **kv,
-                            char *strs, struct server_request *req, struct server_reply *rep)
-{
-    char msg[160];
-    size_t off = 0;
-    long n = 0;
-    for (uint32_t k = 0, e = (uint32_t)obj + 1; k < t[obj].size; k++, e = t[e + 1].next) {
-        char *key = strs + off;
-        size_t klen = json_str_decode(s, &t[e], key);
-        if (!envset_key_ok(key, klen)) {
-            snprintf(msg, sizeof msg, "env keys must be non-empty, without '=' or NUL "
-                     "(got '%.*s')", (int)(klen < 64 ? klen : 64), key);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            return -1;
-        }
-        if (t[e + 1].type != JSON_STRING) {
-            snprintf(msg, sizeof msg, "env value of '%.*s' must be a string",
-                     (int)(klen < 64 ? klen : 64), key);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            return -1;
-        }
-        key[klen] = '=';
-        char *val = key + klen + 1;
-        size_t vlen = json_str_decode(s, &t[e + 1], val);
-        if (memchr(val, 0, vlen)) {
-            snprintf(msg, sizeof msg, "env value of '%.*s' must not contain NUL",
-                     (int)(klen < 64 ? klen : 64), key);
-            api_error(req, rep, 400, "INVALID_REQUEST", msg);
-            return -1;
-        }
-        val[vlen] = 0;
-        off += klen + vlen + 2;
-        kv[n++] = key;
-    }
-    return n;
-}
+/* PUT /env and PATCH /env: {env_vars, merge?} */
+struct env_req {
+    int merge;                  /* -1: not given */
+    struct decode_map vars;
+};
+#define ENV(x) offsetof(struct env_req, x)
+static const struct decode_field env_fields[] = {
+    { "merge", .type = DECODE_BOOL, .off = ENV(merge), .def_int = -1 },
+    { "env_vars", .type = DECODE_MAP, .off = ENV(vars),
+      .flags = DECODE_REQUIRED | DECODE_ENV | DECODE_TOO_LARGE_413, .max = LIMIT_ENV_VARS },
+};
+static const struct decode_table env_table = DECODE_TABLE(env_fields);
 
 /* PUT replaces and PATCH merges, unless the body's "merge" says otherwise. */
 static int env_update(struct server_request *req, struct server_reply *rep, int replace)
 {
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
-        return 0;
-    const char *s = req->body_len ? req->body : "{}";
-    char **kv = NULL, *strs = NULL;
-    int i = json_get(s, t, 0, "env_vars"), m = json_get(s, t, 0, "merge");
-    if (m >= 0 && t[m].type != JSON_NULL && t[m].type != JSON_TRUE && t[m].type != JSON_FALSE) {
-        api_error(req, rep, 400, "INVALID_REQUEST", "'merge' must be a boolean");
-        goto done;
-    }
-    if (m >= 0 && t[m].type != JSON_NULL)
-        replace = t[m].type == JSON_FALSE;
-    if (i < 0 || t[i].type == JSON_NULL) {
-        api_error(req, rep, 400, "MISSING_PARAMETER", "'env_vars' is required");
-        goto done;
-    }
-    if (t[i].type != JSON_OBJECT) {
-        api_error(req, rep, 400, "INVALID_REQUEST", "'env_vars' must be an object of strings");
-        goto done;
-    }
-    if (t[i].size > LIMIT_ENV_VARS) {
-        api_error(req, rep, 413, "PAYLOAD_TOO_LARGE", "'env_vars' has more than 1024 variables");
-        goto done;
-    }
-    /* decoding never grows a string; each pair adds '=' and a NUL */
-    kv = malloc((t[i].size + 1) * sizeof *kv);
-    strs = malloc(req->body_len + 2 * (size_t)t[i].size + 1);
-    if (!kv || !strs) {
+    struct decode_arena ar;
+    struct env_req q;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
-        goto done;
+        return 0;
     }
-    long n = decode_env_vars(s, t, i, kv, strs, req, rep);
-    if (n < 0)
+    if (api_decode_body(req, rep, &env_table, &ar, &q, NULL) < 0)
         goto done;
-    int rc = envset_update(kv, (size_t)n, replace);
+    if (q.merge >= 0)
+        replace = !q.merge;
+    int rc = envset_update(q.vars.env, q.vars.n, replace);
     if (rc == ENVSET_E_COUNT)
         api_error(req, rep, 413, "PAYLOAD_TOO_LARGE",
                   "the agent environment would hold more than 1024 variables");
@@ -177,9 +129,7 @@ static int env_update(struct server_request *req, struct server_reply *rep, int 
     else
         answer_env(req, rep);
 done:
-    free(kv);
-    free(strs);
-    free(t);
+    decode_arena_close(&ar);
     return 0;
 }
 
@@ -210,6 +160,56 @@ int api_env_delete(const struct api_ctx *c, struct server_request *req, struct s
     (void)c, (void)param, (void)param_len;
     envset_clear();
     return answer_env(req, rep);
+}
+
+/* DELETE /env/{key}: idempotent, like DELETE /env: an unset key answers the same. */
+int api_env_delete_key(const struct api_ctx *c, struct server_request *req,
+                       struct server_reply *rep, const char *param, size_t param_len)
+{
+    (void)c;
+    char key[LIMIT_ENV_KEY_BYTES + 1];
+    int n = http_percent_decode(param, param_len, key, sizeof key - 1, 0);
+    if (n <= 0 || !envset_key_ok(key, (size_t)n)) {
+        api_error(req, rep, 400, "INVALID_REQUEST",
+                  "the key must be a variable name: non-empty, without '=' or NUL");
+        return 0;
+    }
+    key[n] = 0;
+    int rc = envset_remove(key);
+    if (rc == ENVSET_E_COUNT || rc == ENVSET_E_BYTES)
+        api_error(req, rep, 413, "PAYLOAD_TOO_LARGE",
+                  "the inherited environment is too large to hold without this variable");
+    else if (rc < 0)
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+    else
+        answer_env(req, rep);
+    return 0;
+}
+
+/* ---- /cache ---- */
+
+/* The agent never replays a cached result (code has side effects), so the SDK's cache calls
+ * get the empty figures instead of a 404. */
+int api_cache_get(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                  const char *param, size_t param_len)
+{
+    (void)c, (void)req, (void)param, (void)param_len;
+    char now[25];
+    util_rfc3339(util_wall_ms(), now);
+    buf_printf(&rep->body, "{\"cache\":{\"size\":0,\"max_size\":0,\"total_hits\":0,"
+                           "\"ttl\":0,\"enabled\":false},\"timestamp\":\"%s\"}", now);
+    return 0;
+}
+
+int api_cache_clear(const struct api_ctx *c, struct server_request *req,
+                    struct server_reply *rep, const char *param, size_t param_len)
+{
+    (void)c, (void)req, (void)param, (void)param_len;
+    char now[25];
+    util_rfc3339(util_wall_ms(), now);
+    buf_printf(&rep->body, "{\"message\":\"nothing cached: the agent never replays results\","
+                           "\"entries_removed\":0,\"timestamp\":\"%s\"}", now);
+    return 0;
 }
 
 /* ---- metrics ---- */
@@ -439,8 +439,17 @@ int api_metrics_prometheus(const struct api_ctx *c, struct server_request *req,
 
 /* ---- /processes ---- */
 
+/* CPU time over lifetime, as ps's %CPU: 100 is one CPU busy all along. */
+static double cpu_percent(const struct sysinfo_proc *p, double uptime_s, long hz)
+{
+    double age = uptime_s - (double)p->start_ticks / (double)hz;
+    if (hz <= 0 || age <= 0)
+        return 0;
+    return 100.0 * (double)p->cpu_ticks / (double)hz / age;
+}
+
 static void put_sys_proc(struct buf *b, const struct sysinfo_proc *p, const char *passwd,
-                         size_t plen)
+                         size_t plen, double uptime_s, long hz)
 {
     char user[64];
     sysinfo_user_name(passwd, plen, p->uid, user, sizeof user);
@@ -450,11 +459,20 @@ static void put_sys_proc(struct buf *b, const struct sysinfo_proc *p, const char
     put_u64(b, "ppid", (uint64_t)p->ppid);
     json_put_key(b, "name");
     json_put_cstr(b, p->name);
+    json_put_key(b, "command");   /* as ps shows it: kernel threads as [name] */
+    if (p->cmdline_len) {
+        json_put_str(b, p->cmdline, p->cmdline_len);
+    } else {
+        char kname[sizeof p->name + 2];
+        snprintf(kname, sizeof kname, "[%s]", p->name);
+        json_put_cstr(b, kname);
+    }
     json_put_key(b, "cmdline");
     json_put_str(b, p->cmdline, p->cmdline_len);
     json_put_key(b, "state");
     json_put_str(b, &p->state, 1);
     put_u64(b, "rss_kb", p->rss_kb);
+    put_num(b, "cpu_percent", cpu_percent(p, uptime_s, hz));
     put_u64(b, "threads", (uint64_t)p->threads);
     json_put_key(b, "user");
     json_put_cstr(b, user);
@@ -474,6 +492,11 @@ int api_system_processes(const struct api_ctx *c, struct server_request *req, st
         goto done;
     }
     ssize_t plen = sysinfo_read_file("/etc/passwd", passwd, LIMIT_PASSWD_BYTES);
+    char up[64];
+    ssize_t ulen = sysinfo_read_file("/proc/uptime", up, sizeof up - 1);
+    up[ulen > 0 ? ulen : 0] = 0;
+    double uptime_s = strtod(up, NULL);
+    long hz = sysconf(_SC_CLK_TCK);
     struct buf *b = &rep->body;
     long count = 0;
     int truncated = 0;
@@ -491,7 +514,7 @@ int api_system_processes(const struct api_ctx *c, struct server_request *req, st
         }
         if (sysinfo_proc_read((pid_t)pid, p) < 0)
             continue;
-        put_sys_proc(b, p, passwd, plen > 0 ? (size_t)plen : 0);
+        put_sys_proc(b, p, passwd, plen > 0 ? (size_t)plen : 0, uptime_s, hz);
         count++;
     }
     buf_puts(b, "],\"count\":");

@@ -15,6 +15,9 @@ api_route_fn api_env_get;
 api_route_fn api_env_put;
 api_route_fn api_env_patch;
 api_route_fn api_env_delete;
+api_route_fn api_env_delete_key;   /* DELETE /env/{key} */
+api_route_fn api_cache_get;     /* GET /cache, GET /cache/stats */
+api_route_fn api_cache_clear;   /* POST /cache/clear */
 api_route_fn api_metrics_snapshot;
 api_route_fn api_metrics_prometheus;
 api_route_fn api_system_processes;

@@ -1,8 +1,8 @@
 #include "api_proc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "decode.h"
 #include "envset.h"
+#include "hook.h"
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
@@ -39,59 +41,90 @@ static const struct language languages[] = {
 };
 #define NLANGUAGES (sizeof languages / sizeof languages[0])
 
-/* A run request, decoded. Strings live in one arena freed with the request. */
+/* A run request as the client sent it (decode tables below). Strings live in the
+ * request's arena. */
+struct run_req {
+    const char *command;          /* commands */
+    struct decode_strings args;   /* commands: exec command with these, no shell */
+    struct decode_bytes code;     /* code */
+    const char *language;         /* code: as the client spelled it */
+    int64_t timeout_ms;           /* -1: not given */
+    const char *cwd;              /* working_dir = workdir = cwd */
+    struct decode_map env;
+    const char *name;
+    struct cgroup_limits limits;  /* process control: limits {memory_bytes, pids, cpu_percent} */
+    const char *user;             /* process control: a name or a uid */
+    struct {                      /* webhooks (issue 16): used on the background routes */
+        const char *url;
+        struct decode_map headers;
+        struct decode_bytes secret;
+    } cb;
+};
+
+#define RUN(x) offsetof(struct run_req, x)
+#define LIM(x) offsetof(struct cgroup_limits, x)
+/* process control (issue 18): 0 = no limit */
+static const struct decode_field limits_fields[] = {
+    { "memory_bytes", { "memoryBytes" }, .type = DECODE_INT, .off = LIM(memory_bytes),
+      .min = LIMIT_MEMORY_MIN, .max = INT64_MAX / 2 },
+    { "pids", .type = DECODE_INT, .off = LIM(pids), .min = 1, .max = 4194304 },
+    { "cpu_percent", { "cpuPercent" }, .type = DECODE_INT, .off = LIM(cpu_percent), .min = 1,
+      .max = 100000 },
+};
+static const struct decode_table limits_table = DECODE_TABLE(limits_fields);
+/* the fields both kinds share, after their own (first error met is the one answered, in
+ * this order, as before the tables) */
+#define RUN_COMMON                                                                           \
+    { "timeout", .type = DECODE_MILLIS, .off = RUN(timeout_ms), .dmin = 0,                   \
+      .dmax = LIMIT_TIMEOUT_MAX_S, .def_int = -1 },                                          \
+    { "working_dir", { "workdir", "cwd" }, .type = DECODE_STRING, .off = RUN(cwd) },         \
+    { "env", .type = DECODE_MAP, .off = RUN(env), .flags = DECODE_ENV,                       \
+      .max = LIMIT_ENV_VARS },                                                               \
+    { "name", .type = DECODE_STRING, .off = RUN(name) },                                    \
+    { "limits", .type = DECODE_OBJECT, .off = RUN(limits), .sub = &limits_table },           \
+    { "user", .type = DECODE_SCALAR, .off = RUN(user) },                                     \
+    RUN_CALLBACK
+/* webhooks (issue 16): callback_url, callback_headers, callback_signature_secret */
+#define RUN_CALLBACK                                                                         \
+    { "callback_url", { "callbackUrl" }, .type = DECODE_STRING, .off = RUN(cb.url),          \
+      .flags = DECODE_EMPTY_IS_ABSENT },                                                     \
+    { "callback_headers", { "callbackHeaders" }, .type = DECODE_MAP, .off = RUN(cb.headers), \
+      .max = LIMIT_HOOK_HEADERS, .max_bytes = LIMIT_HOOK_HEADER_BYTES },                     \
+    { "callback_signature_secret", { "callbackSignatureSecret", "callback_secret" },         \
+      .type = DECODE_BYTES, .off = RUN(cb.secret) }
+
+static const struct decode_field command_fields[] = {
+    { "command", .type = DECODE_STRING, .off = RUN(command),
+      .flags = DECODE_REQUIRED | DECODE_EMPTY_IS_ABSENT },
+    { "args", .type = DECODE_STRINGS, .off = RUN(args), .max = LIMIT_ARGS },
+    RUN_COMMON,
+};
+static const struct decode_table command_table = DECODE_TABLE(command_fields);
+
+static const struct decode_field code_fields[] = {
+    { "code", .type = DECODE_BYTES, .off = RUN(code), .flags = DECODE_REQUIRED },
+    { "language", .type = DECODE_STRING, .off = RUN(language), .def_str = "python",
+      .flags = DECODE_EMPTY_IS_ABSENT },
+    RUN_COMMON,
+};
+static const struct decode_table code_table = DECODE_TABLE(code_fields);
+
+/* A run request, checked and resolved. */
 struct run {
-    char *command;        /* commands */
-    char **args;          /* NULL: through /bin/sh -c */
-    size_t nargs;
-    char *code;           /* code */
+    const char *command;  /* commands */
+    char **args;          /* NULL: through /bin/sh -c; else argv (command first) */
+    const char *code;     /* code */
     size_t code_len;
     const struct language *lang;
     const char *lang_name;
-    int64_t timeout_s;
-    char *cwd;
-    char *name;
-    char **env;           /* "K=V", NULL-terminated, request's own */
+    int64_t timeout_ms;
+    const char *cwd;
+    char **env;           /* "K=V", NULL-terminated, the request's own */
     size_t nenv;
+    const char *name;
     struct cgroup_limits limits;   /* process control; all 0: none */
     char *user;                    /* process control: name or uid; NULL: the agent's */
 };
-
-struct arena {
-    char *base;
-    size_t used, cap;
-};
-
-/* Arenas up to this size live in static storage (one request decodes at a time): a malloc of
- * 64 KiB+ per run was an mmap, page faults and an munmap, ~7% of the agent's CPU per spawn.
- * Only the pages a request touches become resident. */
-#define ARENA_STATIC (96 * 1024)
-static char arena_static[ARENA_STATIC] __attribute__((aligned(16)));
-
-/* ---- decoding ---- */
-
-static void *arena_take(struct arena *ar, size_t n)
-{
-    n = (n + 7) & ~(size_t)7;
-    if (n > ar->cap - ar->used)
-        return NULL;
-    void *p = ar->base + ar->used;
-    ar->used += n;
-    return p;
-}
-
-/* A decoded string token, NUL-terminated; *len gets its length (it may hold NULs). */
-static char *arena_str(struct arena *ar, const char *s, const struct json_token *t, size_t *len)
-{
-    char *out = arena_take(ar, t->len + 1);
-    if (!out)
-        return NULL;
-    size_t n = json_str_decode(s, t, out);
-    out[n] = 0;
-    if (len)
-        *len = n;
-    return out;
-}
 
 /* One failed check: what to answer. */
 struct fail {
@@ -108,130 +141,17 @@ static int fail(struct fail *f, int status, const char *code, const char *fmt, c
     return -1;
 }
 
-/* An optional string field without NUL bytes. Returns 1 found, 0 absent/null, -1 bad. */
-static int get_str(const char *s, const struct json_token *t, const char *key, struct arena *ar,
-                   char **out, struct fail *f)
+/* working_dir: must be an existing directory; relative ones are taken from the agent's
+ * workdir, an empty one is the workdir. */
+static int check_cwd(struct decode_arena *ar, const char *dir, const char *workdir,
+                     struct run *r, struct fail *f)
 {
-    int i = json_get(s, t, 0, key);
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    if (t[i].type != JSON_STRING)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be a string", key);
-    size_t len;
-    *out = arena_str(ar, s, &t[i], &len);
-    if (!*out)
-        return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", key);
-    if (strlen(*out) != len)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must not contain NUL bytes", key);
-    return 1;
-}
-
-static int decode_args(const char *s, const struct json_token *t, struct arena *ar, struct run *r,
-                       struct fail *f)
-{
-    int i = json_get(s, t, 0, "args");
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    if (t[i].type != JSON_ARRAY)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be an array of strings", "args");
-    if (t[i].size > LIMIT_ARGS)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' has too many entries", "args");
-    r->args = arena_take(ar, (t[i].size + 2) * sizeof *r->args);
-    if (!r->args)
-        return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "args");
-    r->args[0] = r->command;
-    for (uint32_t k = 0, e = (uint32_t)i + 1; k < t[i].size; k++, e = t[e].next) {
-        size_t len;
-        if (t[e].type != JSON_STRING)
-            return fail(f, 400, "INVALID_REQUEST", "'%s' must be an array of strings", "args");
-        char *a = arena_str(ar, s, &t[e], &len);
-        if (!a)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "args");
-        if (strlen(a) != len)
-            return fail(f, 400, "INVALID_REQUEST", "'%s' must not contain NUL bytes", "args");
-        r->args[1 + k] = a;
-    }
-    r->nargs = t[i].size;
-    r->args[1 + r->nargs] = NULL;
-    return 0;
-}
-
-static int env_key_ok(const char *k, size_t len)
-{
-    return len > 0 && strlen(k) == len && !strchr(k, '=');
-}
-
-static int decode_env(const char *s, const struct json_token *t, struct arena *ar, struct run *r,
-                      struct fail *f)
-{
-    int i = json_get(s, t, 0, "env");
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    if (t[i].type != JSON_OBJECT)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be an object of strings", "env");
-    if (t[i].size > LIMIT_ENV_VARS)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' has too many variables", "env");
-    r->env = arena_take(ar, (t[i].size + 1) * sizeof *r->env);
-    if (!r->env)
-        return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "env");
-    for (uint32_t k = 0, e = (uint32_t)i + 1; k < t[i].size; k++, e = t[e + 1].next) {
-        size_t klen, vlen;
-        char *key = arena_str(ar, s, &t[e], &klen);
-        if (!key)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "env");
-        if (!env_key_ok(key, klen))
-            return fail(f, 400, "INVALID_REQUEST",
-                        "env keys must be non-empty, without '=' or NUL (got '%s')", key);
-        if (t[e + 1].type != JSON_STRING)
-            return fail(f, 400, "INVALID_REQUEST", "env value of '%s' must be a string", key);
-        char *val = arena_str(ar, s, &t[e + 1], &vlen);
-        char *kv = val ? arena_take(ar, klen + vlen + 2) : NULL;
-        if (!kv)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "env");
-        if (strlen(val) != vlen)
-            return fail(f, 400, "INVALID_REQUEST", "env value of '%s' must not contain NUL", key);
-        memcpy(kv, key, klen);
-        kv[klen] = '=';
-        memcpy(kv + klen + 1, val, vlen + 1);
-        r->env[r->nenv++] = kv;
-    }
-    r->env[r->nenv] = NULL;
-    return 0;
-}
-
-static int decode_timeout(const char *s, const struct json_token *t, int64_t dflt, struct run *r,
-                          struct fail *f)
-{
-    r->timeout_s = dflt;
-    int i = json_get(s, t, 0, "timeout");
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    double v;
-    if (t[i].type != JSON_NUMBER || json_get_double(s, &t[i], &v) < 0)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be a number of seconds", "timeout");
-    if (!(v >= 0) || v > LIMIT_TIMEOUT_MAX_S)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be between 0 and 604800 seconds",
-                    "timeout");
-    r->timeout_s = (int64_t)ceil(v);
-    return 0;
-}
-
-/* working_dir (aliases workdir, cwd): must be an existing directory; relative ones are
- * taken from the agent's workdir. */
-static int decode_cwd(const char *s, const struct json_token *t, struct arena *ar,
-                      const char *workdir, struct run *r, struct fail *f)
-{
-    static const char *const keys[] = { "working_dir", "workdir", "cwd" };
-    char *dir = NULL;
-    for (size_t k = 0; k < 3 && !dir; k++)
-        if (get_str(s, t, keys[k], ar, &dir, f) < 0)
-            return -1;
     if (!dir || !*dir) {
-        r->cwd = (char *)workdir;
+        r->cwd = workdir;
         return 0;
     }
     if (dir[0] != '/') {
-        char *abs = arena_take(ar, strlen(workdir) + strlen(dir) + 2);
+        char *abs = decode_take(ar, strlen(workdir) + strlen(dir) + 2);
         if (!abs)
             return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "working_dir");
         sprintf(abs, "%s/%s", workdir, dir);
@@ -247,69 +167,31 @@ static int decode_cwd(const char *s, const struct json_token *t, struct arena *a
     return 0;
 }
 
-/* limits: {memory_bytes, pids, cpu_percent} (process control), each a whole number in
- * range; a limit whose cgroup controller the agent lacks is a 400 (it then runs every
- * process in a process group only, as /info says), never silently ignored. */
-static int decode_limits(const char *s, const struct json_token *t, struct run *r,
-                         struct fail *f)
+/* limits (process control): a limit whose cgroup controller the agent lacks is a 400 (it
+ * then runs every process in a process group only, as /info says), never silently ignored;
+ * user: a name or a uid, looked up when the run is prepared. */
+static int check_limits(const struct run_req *q, struct run *r, struct fail *f)
 {
     static const struct {
         const char *key, *controller;
-        int64_t min, max;
         size_t off;
     } fields[] = {
-        { "memory_bytes", "memory", LIMIT_MEMORY_MIN, INT64_MAX / 2,
-          offsetof(struct cgroup_limits, memory_bytes) },
-        { "pids", "pids", 1, 4194304, offsetof(struct cgroup_limits, pids) },
-        { "cpu_percent", "cpu", 1, 100000, offsetof(struct cgroup_limits, cpu_percent) },
+        { "memory_bytes", "memory", offsetof(struct cgroup_limits, memory_bytes) },
+        { "pids", "pids", offsetof(struct cgroup_limits, pids) },
+        { "cpu_percent", "cpu", offsetof(struct cgroup_limits, cpu_percent) },
     };
-    int o = json_get(s, t, 0, "limits");
-    if (o < 0 || t[o].type == JSON_NULL)
-        return 0;
-    if (t[o].type != JSON_OBJECT)
-        return fail(f, 400, "INVALID_REQUEST", "'%s' must be an object", "limits");
+    r->limits = q->limits;
     for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
-        int64_t v;
-        int i = json_get(s, t, o, fields[k].key);
-        if (i < 0 || t[i].type == JSON_NULL)
-            continue;
         char msg[200];
-        if (json_get_int64(s, &t[i], &v) < 0 || v < fields[k].min || v > fields[k].max) {
-            snprintf(msg, sizeof msg, "'limits.%s' must be a whole number from %lld to %lld",
-                     fields[k].key, (long long)fields[k].min, (long long)fields[k].max);
-            return fail(f, 400, "INVALID_REQUEST", "%s", msg);
-        }
-        if (!cgroup_has(fields[k].controller)) {
-            snprintf(msg, sizeof msg, "'limits.%s' needs cgroup v2 with the %s controller, "
-                     "which this agent does not have (see process_control in /info)",
-                     fields[k].key, fields[k].controller);
-            return fail(f, 400, "INVALID_REQUEST", "%s", msg);
-        }
-        *(int64_t *)((char *)&r->limits + fields[k].off) = v;
+        if (*(const int64_t *)((const char *)&q->limits + fields[k].off) == 0 ||
+            cgroup_has(fields[k].controller))
+            continue;
+        snprintf(msg, sizeof msg, "'limits.%s' needs cgroup v2 with the %s controller, "
+                 "which this agent does not have (see process_control in /info)",
+                 fields[k].key, fields[k].controller);
+        return fail(f, 400, "INVALID_REQUEST", "%s", msg);
     }
-    return 0;
-}
-
-/* user: a name or a uid (string or number). Looked up when the run is prepared. */
-static int decode_user(const char *s, const struct json_token *t, struct arena *ar,
-                       struct run *r, struct fail *f)
-{
-    int i = json_get(s, t, 0, "user");
-    if (i < 0 || t[i].type == JSON_NULL)
-        return 0;
-    if (t[i].type == JSON_NUMBER) {
-        int64_t v;
-        if (json_get_int64(s, &t[i], &v) < 0 || v < 0 || v > 0xfffffffe)
-            return fail(f, 400, "INVALID_REQUEST", "'%s' must be a user name or a uid", "user");
-        r->user = arena_take(ar, 16);
-        if (!r->user)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "user");
-        snprintf(r->user, 16, "%lld", (long long)v);
-        return 0;
-    }
-    if (get_str(s, t, "user", ar, &r->user, f) < 0)
-        return -1;
-    if (!r->user || !*r->user || strlen(r->user) >= RUNAS_NAME_MAX)
+    if (q->user && (!*q->user || strlen(q->user) >= RUNAS_NAME_MAX))
         return fail(f, 400, "INVALID_REQUEST", "'%s' must be a user name or a uid", "user");
     return 0;
 }
@@ -323,42 +205,40 @@ static const struct language *find_language(const char *name)
     return NULL;
 }
 
-/* Decodes and checks a run request: everything a client can get wrong is answered here,
- * before anything starts. */
-static int decode_run(const char *s, const struct json_token *t, struct arena *ar, int is_code,
-                      int64_t dflt_timeout, const char *workdir, struct run *r, struct fail *f)
+/* Checks a decoded run request: everything a client can get wrong is answered here,
+ * before anything starts. dflt_ms is the route's timeout (also for a synchronous 0). */
+static int check_run(struct decode_arena *ar, const struct run_req *q, int is_code,
+                     int64_t dflt_ms, int sync, const char *workdir, struct run *r,
+                     struct fail *f)
 {
     memset(r, 0, sizeof *r);
     if (is_code) {
-        int i = json_get(s, t, 0, "code");
-        if (i < 0 || t[i].type == JSON_NULL)
-            return fail(f, 400, "MISSING_PARAMETER", "'%s' is required", "code");
-        if (t[i].type != JSON_STRING)
-            return fail(f, 400, "INVALID_REQUEST", "'%s' must be a string", "code");
-        r->code = arena_str(ar, s, &t[i], &r->code_len);
-        if (!r->code)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "code");
-        char *lang = NULL;
-        if (get_str(s, t, "language", ar, &lang, f) < 0)
-            return -1;
-        r->lang_name = lang && *lang ? lang : "python";
+        r->code = q->code.p;
+        r->code_len = q->code.len;
+        r->lang_name = q->language;
         r->lang = find_language(r->lang_name);
         if (!r->lang)
             return fail(f, 400, "INVALID_REQUEST", "unknown language: %s", r->lang_name);
     } else {
-        int rc = get_str(s, t, "command", ar, &r->command, f);
-        if (rc < 0)
-            return -1;
-        if (rc == 0 || !*r->command)
-            return fail(f, 400, "MISSING_PARAMETER", "'%s' is required", "command");
-        if (decode_args(s, t, ar, r, f) < 0)
-            return -1;
+        r->command = q->command;
+        if (q->args.v) {   /* argv: the command, then the args */
+            r->args = decode_take(ar, (q->args.n + 2) * sizeof *r->args);
+            if (!r->args)
+                return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "args");
+            r->args[0] = (char *)q->command;
+            memcpy(r->args + 1, q->args.v, (q->args.n + 1) * sizeof *r->args);
+        }
     }
-    if (decode_timeout(s, t, dflt_timeout, r, f) < 0 || decode_cwd(s, t, ar, workdir, r, f) < 0 ||
-        decode_env(s, t, ar, r, f) < 0 || get_str(s, t, "name", ar, &r->name, f) < 0 ||
-        decode_limits(s, t, r, f) < 0 || decode_user(s, t, ar, r, f) < 0)
+    /* a synchronous run is never unlimited: the SDK gives up after timeout + 30 s and
+     * sends the run again, so 0 there means the route's default */
+    r->timeout_ms = q->timeout_ms < 0 || (sync && q->timeout_ms == 0) ? dflt_ms : q->timeout_ms;
+    r->env = q->env.env;
+    r->nenv = q->env.n;
+    r->name = q->name;
+    r->user = (char *)q->user;
+    if (check_limits(q, r, f) < 0)
         return -1;
-    return 0;
+    return check_cwd(ar, q->cwd, workdir, r, f);
 }
 
 /* ---- preparing what runs ---- */
@@ -375,9 +255,9 @@ static const char *env_lookup(char *const *env, const char *key)
 /* The child's environment: the base (the agent's own less its private settings, under the
  * agent-held set of /env: envset.h), then the request's on top, then PYTHONUNBUFFERED for
  * python unless the request set it. */
-static char **build_env(struct arena *ar, const struct run *r)
+static char **build_env(struct decode_arena *ar, const struct run *r)
 {
-    char **env = arena_take(ar, (envset_base_max() + r->nenv + 3) * sizeof *env);
+    char **env = decode_take(ar, (envset_base_max() + r->nenv + 3) * sizeof *env);
     if (!env)
         return NULL;
     size_t k = envset_base(env, r->env);
@@ -393,7 +273,7 @@ static char **build_env(struct arena *ar, const struct run *r)
 }
 
 /* Finds name on PATH (or as a path) as the child would. Returns 0 or an errno. */
-static int which(struct arena *ar, const char *name, const char *path, char **out)
+static int which(struct decode_arena *ar, const char *name, const char *path, char **out)
 {
     if (strchr(name, '/')) {
         *out = (char *)name;
@@ -402,7 +282,7 @@ static int which(struct arena *ar, const char *name, const char *path, char **ou
     int err = ENOENT;
     for (const char *p = path; *p;) {
         size_t len = strcspn(p, ":");
-        char *cand = arena_take(ar, len + strlen(name) + 2);
+        char *cand = decode_take(ar, len + strlen(name) + 2);
         if (!cand)
             return ENOMEM;
         sprintf(cand, "%.*s%s%s", (int)len, p, len ? "/" : "", name);
@@ -420,12 +300,12 @@ static int which(struct arena *ar, const char *name, const char *path, char **ou
 }
 
 /* Writes the code to a private temp file (mode 0600 from mkstemps). */
-static char *write_code(struct arena *ar, const struct run *r, struct fail *f)
+static char *write_code(struct decode_arena *ar, const struct run *r, struct fail *f)
 {
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp)
         tmp = "/tmp";
-    char *path = arena_take(ar, strlen(tmp) + 40);
+    char *path = decode_take(ar, strlen(tmp) + 40);
     if (!path) {
         fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
         return NULL;
@@ -490,20 +370,20 @@ static int user_can_enter(const char *dir, const struct runas_user *u)
 /* user (process control): the run goes through the exec shim (runas.h) that becomes the
  * user before it execs the program; HOME, USER and LOGNAME are the user's; a code file is
  * handed to the user. Everything is checked here, so the answer is a 400, not a failed run. */
-static int apply_user(struct arena *ar, const struct run *r, struct proc_spec *sp,
+static int apply_user(struct decode_arena *ar, const struct run *r, struct proc_spec *sp,
                       struct fail *f)
 {
     struct runas_user u;
-    char *uid = arena_take(ar, 16), *gid = arena_take(ar, 16);
-    char *groups = arena_take(ar, RUNAS_GROUPS_MAX * 11 + 1);
-    char *vars = arena_take(ar, 3 * (RUNAS_HOME_MAX + 16));
+    char *uid = decode_take(ar, 16), *gid = decode_take(ar, 16);
+    char *groups = decode_take(ar, RUNAS_GROUPS_MAX * 11 + 1);
+    char *vars = decode_take(ar, 3 * (RUNAS_HOME_MAX + 16));
     size_t n = 0, nenv = 0;
     while (sp->argv[n])
         n++;
     while (sp->envp[nenv])
         nenv++;
-    char **argv = arena_take(ar, (n + 8) * sizeof *argv);
-    char **env = arena_take(ar, (nenv + 4) * sizeof *env);
+    char **argv = decode_take(ar, (n + 8) * sizeof *argv);
+    char **env = decode_take(ar, (nenv + 4) * sizeof *env);
     if (!uid || !gid || !groups || !vars || !argv || !env)
         return fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
     if (runas_lookup(r->user, &u) < 0)
@@ -547,21 +427,21 @@ static int apply_user(struct arena *ar, const struct run *r, struct proc_spec *s
 }
 
 /* Turns a decoded run into a proc_spec: argv, environment, resolved program. */
-static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct fail *f)
+static int prepare(struct decode_arena *ar, struct run *r, struct proc_spec *sp, struct fail *f)
 {
     memset(sp, 0, sizeof *sp);
     char **env = build_env(ar, r);
-    char **argv = arena_take(ar, 6 * sizeof *argv);
+    char **argv = decode_take(ar, 6 * sizeof *argv);
     if (!env || !argv)
         return fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
     const char *path = env_lookup(env, "PATH");
     sp->envp = env;
     sp->cwd = r->cwd;
     sp->name = r->name;
-    sp->timeout_s = r->timeout_s;
+    sp->timeout_ms = r->timeout_ms;
     sp->limits = &r->limits;
     if (!r->lang && !r->args) {
-        argv[0] = "/bin/sh", argv[1] = "-c", argv[2] = r->command, argv[3] = NULL;
+        argv[0] = "/bin/sh", argv[1] = "-c", argv[2] = (char *)r->command, argv[3] = NULL;
         sp->path = "/bin/sh";
         sp->argv = argv;
         sp->command = r->command;
@@ -581,7 +461,7 @@ static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct
         size_t len = 1;
         for (size_t i = 0; r->args[i]; i++)
             len += strlen(r->args[i]) + 1;
-        char *cmd = arena_take(ar, len);
+        char *cmd = decode_take(ar, len);
         if (!cmd)
             return fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
         cmd[0] = 0;
@@ -600,9 +480,14 @@ static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct
         if (which(ar, exe, path, &prog) != 0)
             prog = NULL;
     }
-    if (!prog)
-        return fail(f, 400, "EXECUTION_FAILED", "interpreter not installed: %s",
-                    r->lang->runners[0]);
+    if (!prog) {   /* name every runner tried, so the user knows what to install */
+        char tried[100] = "";
+        for (size_t i = 0; i < 4 && r->lang->runners[i]; i++)
+            snprintf(tried + strlen(tried), sizeof tried - strlen(tried), "%s%.*s",
+                     i ? ", " : "", (int)strcspn(r->lang->runners[i], " "), r->lang->runners[i]);
+        return fail(f, 400, "EXECUTION_FAILED", "interpreter not installed (tried %s on PATH)",
+                    tried);
+    }
     char *file = write_code(ar, r, f);
     if (!file)
         return -1;
@@ -619,6 +504,42 @@ static int prepare(struct arena *ar, struct run *r, struct proc_spec *sp, struct
     sp->language = r->lang_name;
     sp->code_path = file;
     return 0;
+}
+
+/* 1 when one of lang's runners is on PATH (path: a PATH value). */
+static int language_present(const struct language *lang, const char *path)
+{
+    struct decode_arena ar;
+    int found = 0;
+    if (decode_arena_open(&ar, 8192) < 0)
+        return 0;
+    for (size_t i = 0; i < 4 && lang->runners[i] && !found; i++) {
+        char exe[32], *prog;
+        snprintf(exe, sizeof exe, "%.*s", (int)strcspn(lang->runners[i], " "), lang->runners[i]);
+        ar.used = 0;
+        found = which(&ar, exe, path, &prog) == 0;
+    }
+    decode_arena_close(&ar);
+    return found;
+}
+
+void api_proc_languages(struct buf *b)
+{
+    char **env = malloc((envset_base_max() + 1) * sizeof *env);
+    const char *path = NULL;
+    if (env) {
+        envset_base(env, NULL);
+        path = env_lookup(env, "PATH");
+    }
+    buf_putc(b, '[');
+    for (size_t i = 0; i < NLANGUAGES; i++) {
+        if (!language_present(&languages[i], path ? path : DEFAULT_PATH))
+            continue;
+        json_sep(b);
+        json_put_cstr(b, languages[i].names[0]);
+    }
+    buf_putc(b, ']');
+    free(env);
 }
 
 /* ---- answering ---- */
@@ -656,6 +577,16 @@ static void put_ring(struct buf *b, const struct proc_ring *r)
     free(joined);
 }
 
+/* "timeout" in seconds: an integer when whole, else with the milliseconds asked for */
+static void put_timeout(struct buf *b, const struct proc *p)
+{
+    json_put_key(b, "timeout");
+    if (p->timeout_ms % 1000 == 0)
+        json_put_int(b, p->timeout_ms / 1000);
+    else
+        json_put_num(b, (double)p->timeout_ms / 1000.0, 3);
+}
+
 static const char *status_name(const struct proc *p)
 {
     switch (p->state) {
@@ -670,6 +601,32 @@ static const char *reason_name(enum proc_reason r)
     static const char *const names[] = { NULL, "exit", "signal", "timeout", "killed",
                                          "spawn_error", "oom" };
     return names[r];
+}
+
+/* "callback": {url, state, attempts, last_status, last_error, delivered_at}, when set. */
+static void put_callback(struct buf *b, const struct proc *p)
+{
+    static const char *const phases[] = { "pending", "delivered", "failed" };
+    const struct hook_state *hs = hook_state(p);
+    if (!hs)
+        return;
+    json_put_key(b, "callback");
+    buf_putc(b, '{');
+    json_put_key(b, "url");
+    json_put_cstr(b, hs->url);
+    json_put_key(b, "state");
+    json_put_cstr(b, phases[hs->phase]);
+    json_put_key(b, "attempts");
+    json_put_int(b, hs->attempts);
+    json_put_key(b, "last_status");
+    if (hs->last_status)
+        json_put_int(b, hs->last_status);
+    else
+        json_put_null(b);
+    json_put_key(b, "last_error");
+    json_put_cstr(b, hs->last_error);
+    put_time(b, "delivered_at", hs->delivered_ms);
+    buf_putc(b, '}');
 }
 
 static void put_record(struct buf *b, const struct proc *p, int with_output)
@@ -692,13 +649,13 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     json_put_cstr(b, status_name(p));
     json_put_key(b, "reason");
     json_put_cstr(b, done ? reason_name(p->reason) : NULL);
-    json_put_key(b, "pid");
-    if (p->state == PROC_RUNNING)
+    json_put_key(b, "pid");   /* kept once finished: which process it was */
+    if (p->pid > 0)
         json_put_int(b, p->pid);
     else
         json_put_null(b);
     json_put_key(b, "exit_code");
-    if (done)
+    if (done && p->exit_code >= 0)
         json_put_int(b, p->exit_code);
     else
         json_put_null(b);
@@ -748,8 +705,8 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     json_put_bool(b, p->out.total > p->out.len);
     json_put_key(b, "stderr_truncated");
     json_put_bool(b, p->err.total > p->err.len);
-    json_put_key(b, "timeout");
-    json_put_int(b, p->timeout_s);
+    put_timeout(b, p);
+    put_callback(b, p);
     buf_putc(b, '}');
 }
 
@@ -758,7 +715,9 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
  * are not tried; one that fails to fit anyway is tried again next time (bounded work). */
 static void put_record_cached(struct buf *b, struct proc *p, int with_output)
 {
-    if (p->state == PROC_FINISHED && !p->cache &&
+    /* a pending webhook still changes the record's callback state: not cached until settled */
+    const struct hook_state *hs = hook_state(p);
+    if (p->state == PROC_FINISHED && !p->cache && (!hs || hs->phase != HOOK_PENDING) &&
         p->out.len + p->err.len < LIMIT_RECORD_CACHE / 2) {
         struct buf c;
         buf_init(&c, LIMIT_RECORD_CACHE);
@@ -786,33 +745,66 @@ static void answer_fail(const struct server_request *req, struct server_reply *r
     api_error(req, rep, f->status, f->code, f->msg);
 }
 
-/* Decodes, prepares and creates a record. Returns it, or NULL after answering. */
+/* The callback fields of a start request, checked and copied (hook_new) before anything
+ * starts. Returns 0 with *out (NULL: no callback), or -1 after answering. */
+static int check_callback(struct server_request *req, struct server_reply *rep,
+                          const struct run_req *q, int required, struct hook **out)
+{
+    *out = NULL;
+    if (!q->cb.url) {
+        if (!required && !q->cb.headers.n && !q->cb.secret.p)
+            return 0;
+        api_error(req, rep, 400, "MISSING_PARAMETER", "'callback_url' is required");
+        return -1;
+    }
+    /* an empty secret is no secret: nothing worth signing with */
+    struct hook_request hr = { q->cb.url, q->cb.headers.keys, q->cb.headers.vals,
+                               q->cb.headers.n, q->cb.secret.len ? q->cb.secret.p : NULL,
+                               q->cb.secret.len };
+    char why[200];
+    int status;
+    *out = hook_new(&hr, &status, why, sizeof why);
+    if (*out)
+        return 0;
+    api_error(req, rep, status, status == 400 ? "INVALID_REQUEST"
+                               : status == 503 ? "EXECUTION_FAILED" : "INTERNAL_ERROR", why);
+    return -1;
+}
+
+/* Decodes, prepares and creates a record. Returns it, or NULL after answering.
+ * callback: 0 (synchronous routes), 1 (optional: background), 2 (required: async). */
 static struct proc *start_run(const struct api_ctx *c, struct server_request *req,
-                              struct server_reply *rep, int is_code, int64_t dflt_timeout)
+                              struct server_reply *rep, int is_code, int sync, int callback)
 {
     if (*c->stopping) {   /* it would miss the SIGTERM already sent to every group */
         api_error(req, rep, 503, "EXECUTION_FAILED", "the agent is shutting down");
         return NULL;
     }
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
-        return NULL;
-    struct arena ar = { NULL, 0, 3 * req->body_len + 64 * 1024 };
+    struct decode_arena ar;
     struct fail f = { 0 };
     struct proc *p = NULL;
+    struct run_req q;
     struct run r;
     struct proc_spec sp = { 0 };
-    ar.base = ar.cap <= ARENA_STATIC ? arena_static : malloc(ar.cap);
-    if (!ar.base) {
+    struct hook *hook = NULL;
+    int64_t dflt_ms = (sync ? LIMIT_TIMEOUT_SYNC_S : callback == 2 ? LIMIT_TIMEOUT_ASYNC_S
+                                                                   : LIMIT_TIMEOUT_BG_S) * 1000;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len) + 64 * 1024) < 0) {
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+        return NULL;
+    }
+    if (api_decode_body(req, rep, is_code ? &code_table : &command_table, &ar, &q, NULL) < 0)
+        goto done;
+    if (check_run(&ar, &q, is_code, dflt_ms, sync, c->workdir, &r, &f) < 0) {
+        answer_fail(req, rep, &f);
         goto done;
     }
-    int decoded = decode_run(req->body_len ? req->body : "{}", t, &ar, is_code, dflt_timeout,
-                             c->workdir, &r, &f) == 0;
-    if (decoded && !r.user && c->default_user)   /* --default-user */
+    if (!r.user && c->default_user)   /* --default-user */
         r.user = (char *)c->default_user;
-    if (!decoded || prepare(&ar, &r, &sp, &f) < 0 ||
-        (r.user && apply_user(&ar, &r, &sp, &f) < 0)) {
+    /* the callback is checked before the code file is written or anything starts */
+    if (callback && check_callback(req, rep, &q, callback == 2, &hook) < 0)
+        goto done;
+    if (prepare(&ar, &r, &sp, &f) < 0 || (r.user && apply_user(&ar, &r, &sp, &f) < 0)) {
         if (r.user && sp.code_path)   /* apply_user refused after the file was written */
             unlink(sp.code_path);
         answer_fail(req, rep, &f);
@@ -830,11 +822,13 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
             snprintf(f.msg, sizeof f.msg, "cannot execute '%s': %s", sp.path, strerror(err));
             api_error(req, rep, 400, "EXECUTION_FAILED", f.msg);
         }
+    } else if (hook) {
+        hook_attach(hook, p);
+        hook = NULL;
     }
 done:
-    if (ar.base != arena_static)
-        free(ar.base);
-    free(t);
+    hook_discard(hook);   /* NULL once attached */
+    decode_arena_close(&ar);
     return p;
 }
 
@@ -857,6 +851,12 @@ static int answer_started(struct server_reply *rep, const struct proc *p)
     else
         json_put_null(b);
     put_time(b, "created_at", p->created_ms);
+    put_timeout(b, p);
+    const struct hook_state *hs = hook_state(p);
+    if (hs) {
+        json_put_key(b, "callback_url");
+        json_put_cstr(b, hs->url);
+    }
     buf_putc(b, '}');
     return 0;
 }
@@ -865,7 +865,7 @@ int api_commands_background(const struct api_ctx *c, struct server_request *req,
                             const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(c, req, rep, 0, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 0, 0, 1);
     return p ? answer_started(rep, p) : 0;
 }
 
@@ -873,8 +873,51 @@ int api_execute_background(const struct api_ctx *c, struct server_request *req, 
                            const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    struct proc *p = start_run(c, req, rep, 1, LIMIT_TIMEOUT_BG_S);
+    struct proc *p = start_run(c, req, rep, 1, 0, 1);
     return p ? answer_started(rep, p) : 0;
+}
+
+int api_execute_async(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                      const char *param, size_t param_len)
+{
+    (void)param, (void)param_len;
+    struct proc *p = start_run(c, req, rep, 1, 0, 2);
+    return p ? answer_started(rep, p) : 0;
+}
+
+/* The webhook payload (API.md): what a client needs to act on the end of the run. */
+int api_hook_payload(const struct proc *p, struct buf *b)
+{
+    buf_putc(b, '{');
+    json_put_key(b, "execution_id");
+    json_put_cstr(b, p->exec_id);
+    json_put_key(b, "process_id");
+    json_put_cstr(b, p->id);
+    json_put_key(b, "status");
+    json_put_cstr(b, status_name(p));
+    json_put_key(b, "success");
+    json_put_bool(b, p->reason == PROC_R_EXIT && p->exit_code == 0);
+    json_put_key(b, "exit_code");
+    if (p->exit_code >= 0)
+        json_put_int(b, p->exit_code);
+    else
+        json_put_null(b);   /* dequeued before it ran */
+    json_put_key(b, "reason");
+    json_put_cstr(b, reason_name(p->reason));
+    json_put_key(b, "stdout");
+    put_ring(b, &p->out);
+    json_put_key(b, "stderr");
+    put_ring(b, &p->err);
+    json_put_key(b, "stdout_truncated");
+    json_put_bool(b, p->out.total > p->out.len);
+    json_put_key(b, "stderr_truncated");
+    json_put_bool(b, p->err.total > p->err.len);
+    json_put_key(b, "execution_time");
+    json_put_num(b, proc_runtime(p), 3);
+    put_time(b, "started_at", p->started_ms);
+    put_time(b, "completed_at", p->finished_ms);
+    buf_putc(b, '}');
+    return b->failed ? -1 : 0;
 }
 
 /* A synchronous run finished: answer its parked request, if the client is still there. */
@@ -898,7 +941,10 @@ static void sync_done(struct proc *p, void *ctx)
     json_put_key(b, "stderr");
     put_ring(b, &p->err);
     json_put_key(b, "exit_code");
-    json_put_int(b, p->exit_code);
+    if (p->exit_code >= 0)
+        json_put_int(b, p->exit_code);
+    else
+        json_put_null(b);   /* dequeued before it ran */
     json_put_key(b, "execution_time");
     json_put_num(b, proc_runtime(p), 3);
     if (p->is_code) {
@@ -907,9 +953,12 @@ static void sync_done(struct proc *p, void *ctx)
     } else {
         json_put_key(b, "command");
         json_put_cstr(b, p->command);
-        json_put_key(b, "pid");
-        json_put_int(b, p->pid);
     }
+    json_put_key(b, "pid");
+    if (p->pid > 0)
+        json_put_int(b, p->pid);
+    else
+        json_put_null(b);
     json_put_key(b, "process_id");
     json_put_cstr(b, p->id);
     json_put_key(b, "timestamp");
@@ -920,8 +969,15 @@ static void sync_done(struct proc *p, void *ctx)
     json_put_bool(b, p->out.total > p->out.len);
     json_put_key(b, "stderr_truncated");
     json_put_bool(b, p->err.total > p->err.len);
+    json_put_key(b, "stdout_bytes");
+    json_put_int(b, (int64_t)p->out.total);
+    json_put_key(b, "stderr_bytes");
+    json_put_int(b, (int64_t)p->err.total);
+    put_timeout(b, p);
     if (timed_out) {
         json_put_key(b, "error");
+        json_put_cstr(b, "execution timed out");
+        json_put_key(b, "message");
         json_put_cstr(b, "execution timed out");
         json_put_key(b, "code");
         json_put_cstr(b, "EXECUTION_TIMEOUT");
@@ -933,7 +989,7 @@ static void sync_done(struct proc *p, void *ctx)
 static int run_sync(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     int is_code)
 {
-    struct proc *p = start_run(c, req, rep, is_code, LIMIT_TIMEOUT_SYNC_S);
+    struct proc *p = start_run(c, req, rep, is_code, 1, 0);
     if (!p)
         return 0;
     if (p->state == PROC_FINISHED) {   /* cannot happen before the loop runs, but decide it */
@@ -959,6 +1015,21 @@ int api_execute_run(const struct api_ctx *c, struct server_request *req, struct 
     return run_sync(c, req, rep, 1);
 }
 
+/* A boolean query value as people write it: true/false, 1/0, yes/no, on/off in any case;
+ * present without a value ("?output") is true. -1 for anything else. */
+static int query_bool(const char *v)
+{
+    static const char *const yes[] = { "", "true", "1", "yes", "on" };
+    static const char *const no[] = { "false", "0", "no", "off" };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!strcasecmp(v, yes[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (!strcasecmp(v, no[i]))
+            return 0;
+    return -1;
+}
+
 static int list_match(const struct proc *p, const char *status, const char *name)
 {
     return (!status || !strcmp(status, status_name(p))) &&
@@ -973,17 +1044,24 @@ int api_processes_list(const struct api_ctx *c, struct server_request *req, stru
     int has_status = http_query_get(req->query, req->query_len, "status", status, sizeof status);
     int has_name = http_query_get(req->query, req->query_len, "name", name, sizeof name);
     int has_output = http_query_get(req->query, req->query_len, "output", output, sizeof output);
-    if (has_status == -2 || has_name == -2 || has_output == -2) {
+    if (has_name == -2) {
         api_error(req, rep, 400, "INVALID_REQUEST", "malformed query string");
         return 0;
     }
-    if (has_status >= 0 && strcmp(status, "queued") && strcmp(status, "running") &&
-        strcmp(status, "completed") && strcmp(status, "failed")) {
+    for (char *q = status; has_status >= 0 && *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    if (has_status == -2 || (has_status >= 0 && strcmp(status, "queued") &&
+                             strcmp(status, "running") && strcmp(status, "completed") &&
+                             strcmp(status, "failed"))) {
         api_error(req, rep, 400, "INVALID_REQUEST",
                   "status must be queued, running, completed or failed");
         return 0;
     }
-    int with_output = !(has_output >= 0 && (!strcmp(output, "false") || !strcmp(output, "0")));
+    int with_output = has_output < 0 ? 1 : query_bool(output);
+    if (has_output == -2 || with_output < 0) {
+        api_error(req, rep, 400, "INVALID_REQUEST", "output must be true or false");
+        return 0;
+    }
     const char *want_status = has_status >= 0 ? status : NULL;
     const char *want_name = has_name >= 0 ? name : NULL;
     struct buf *b = &rep->body;
@@ -1081,40 +1159,82 @@ int api_process_forget(const struct api_ctx *c, struct server_request *req, stru
     char id[22];
     memcpy(id, p->id, sizeof id);
     if (proc_forget(p) < 0) {
-        api_error(req, rep, 409, "INVALID_REQUEST", "process is still running; kill it first");
+        api_error(req, rep, 409, "INVALID_REQUEST", p->pins
+                  ? "the process's webhook is still being delivered; try again after it settles"
+                  : "process is still running; kill it first");
         return 0;
     }
     buf_printf(&rep->body, "{\"process_id\":\"%s\",\"deleted\":true}", id);
     return 0;
 }
 
-/* Kill by id with an optional "signal" (name or number) in the body. */
-static int kill_common(struct server_request *req, struct server_reply *rep, const char *s,
-                       const struct json_token *t, const char *id, size_t id_len)
+/* Kill requests: {process_id, signal?} in the body, or the id in the path. */
+struct kill_req {
+    const char *process_id;
+    const char *signal;   /* name or number, as text; NULL: SIGTERM */
+};
+#define KILL(x) offsetof(struct kill_req, x)
+static const struct decode_field kill_body_fields[] = {
+    { "process_id", .type = DECODE_STRING, .off = KILL(process_id), .flags = DECODE_REQUIRED },
+    { "signal", .type = DECODE_SCALAR, .off = KILL(signal) },
+};
+static const struct decode_table kill_body_table = DECODE_TABLE(kill_body_fields);
+static const struct decode_table kill_path_table = { kill_body_fields + 1, 1 };
+
+/* A signal as clients spell it: "SIGTERM", "sigterm", "TERM", "term", "15". 0 when unknown. */
+static int parse_signal(const char *s)
+{
+    char up[16];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof up)
+        return 0;
+    for (size_t i = 0; i <= n; i++)
+        up[i] = (char)toupper((unsigned char)s[i]);
+    int sig = proc_signal_parse(up, n);
+    return sig > 0 ? sig : 0;
+}
+
+static void answer_kill(struct server_reply *rep, const struct proc *p, int sig, int rc)
+{
+    struct buf *b = &rep->body;
+    int terminating = rc == 1 || proc_signal_is_kill(sig);
+    buf_putc(b, '{');
+    json_put_key(b, "process_id");
+    json_put_cstr(b, p->id);
+    json_put_key(b, "status");
+    json_put_cstr(b, terminating ? "killed" : status_name(p));
+    json_put_key(b, "signal");
+    if (rc == 1)
+        json_put_null(b);
+    else
+        json_put_cstr(b, proc_signal_name(sig));
+    if (rc == 1) {
+        json_put_key(b, "dequeued");
+        json_put_bool(b, 1);
+    }
+    json_put_key(b, "message");
+    json_put_cstr(b, rc == 1 ? "dequeued before it started: nothing to signal, no exit code"
+                     : terminating ? "signal sent to the process group; SIGKILL follows after "
+                                     "the grace period if it is still running"
+                                   : "signal sent to the process group once");
+    buf_putc(b, '}');
+}
+
+static int kill_common(struct server_request *req, struct server_reply *rep,
+                       const struct kill_req *k, const char *id, size_t id_len)
 {
     int sig = SIGTERM;
-    int i = json_get(s, t, 0, "signal");
-    if (i >= 0 && t[i].type != JSON_NULL) {
-        char name[16];
-        int64_t num;
-        if (t[i].type == JSON_STRING && t[i].len < sizeof name) {
-            size_t n = json_str_decode(s, &t[i], name);
-            sig = proc_signal_parse(name, n);
-        } else if (t[i].type == JSON_NUMBER && json_get_int64(s, &t[i], &num) == 0 && num > 0 &&
-                   num < 65) {
-            sig = proc_signal_name((int)num) ? (int)num : -1;
-        } else {
-            sig = -1;
-        }
-        if (sig <= 0) {
-            api_error(req, rep, 400, "INVALID_REQUEST", "unknown signal");
-            return 0;
-        }
+    if (k->signal && !(sig = parse_signal(k->signal))) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "unknown signal: %.32s", k->signal);
+        api_error(req, rep, 400, "INVALID_REQUEST", msg);
+        return 0;
     }
     struct proc *p = find_or_404(req, rep, id, id_len);
     if (!p)
         return 0;
-    if (proc_kill(p, sig) < 0) {
+    int rc = proc_kill(p, sig);
+    if (rc == -1) {
         char msg[80];
         snprintf(msg, sizeof msg, "process already finished: %s", p->id);
         api_error(req, rep, 404, "PROCESS_NOT_FOUND", msg);
@@ -1123,17 +1243,12 @@ static int kill_common(struct server_request *req, struct server_reply *rep, con
         buf_printf(&rep->body, ",\"process_id\":\"%s\",\"status\":\"%s\"}", p->id, status_name(p));
         return 0;
     }
-    struct buf *b = &rep->body;
-    buf_putc(b, '{');
-    json_put_key(b, "process_id");
-    json_put_cstr(b, p->id);
-    json_put_key(b, "status");
-    json_put_cstr(b, "killed");
-    json_put_key(b, "signal");
-    json_put_cstr(b, proc_signal_name(sig));
-    json_put_key(b, "message");
-    json_put_cstr(b, "signal sent to the process group");
-    buf_putc(b, '}');
+    if (rc == -2) {
+        api_error(req, rep, 409, "INVALID_REQUEST",
+                  "process is queued: only TERM, INT, QUIT or KILL (dequeue) apply before it starts");
+        return 0;
+    }
+    answer_kill(rep, p, sig, rc);
     return 0;
 }
 
@@ -1141,19 +1256,15 @@ int api_kill_body(const struct api_ctx *c, struct server_request *req, struct se
                   const char *param, size_t param_len)
 {
     (void)c, (void)param, (void)param_len;
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
+    struct decode_arena ar;
+    struct kill_req k;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         return 0;
-    const char *s = req->body_len ? req->body : "{}";
-    int i = json_get(s, t, 0, "process_id");
-    char id[32];
-    if (i < 0 || t[i].type == JSON_NULL)
-        api_error(req, rep, 400, "MISSING_PARAMETER", "'process_id' is required");
-    else if (t[i].type != JSON_STRING || t[i].len >= sizeof id)
-        answer_no_process(req, rep, "(not an id)", 11);
-    else
-        kill_common(req, rep, s, t, id, json_str_decode(s, &t[i], id));
-    free(t);
+    }
+    if (api_decode_body(req, rep, &kill_body_table, &ar, &k, NULL) == 0)
+        kill_common(req, rep, &k, k.process_id, strlen(k.process_id));
+    decode_arena_close(&ar);
     return 0;
 }
 
@@ -1161,10 +1272,14 @@ int api_kill_path(const struct api_ctx *c, struct server_request *req, struct se
                   const char *param, size_t param_len)
 {
     (void)c;
-    struct json_token *t = api_parse_body(req, rep);
-    if (!t)
+    struct decode_arena ar;
+    struct kill_req k;
+    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
         return 0;
-    kill_common(req, rep, req->body_len ? req->body : "{}", t, param, param_len);
-    free(t);
+    }
+    if (api_decode_body(req, rep, &kill_path_table, &ar, &k, NULL) == 0)
+        kill_common(req, rep, &k, param, param_len);
+    decode_arena_close(&ar);
     return 0;
 }

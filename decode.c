@@ -329,12 +329,33 @@ static int put_strings(const struct decode_field *f, const char *key, const char
     return 0;
 }
 
+static int put_scalar(const struct decode_field *f, const char *key, const char *s,
+                      const struct json_token *t, struct decode_arena *ar, char *out,
+                      struct decode_error *e)
+{
+    if (t->type == JSON_STRING)
+        return put_string(f, key, s, t, ar, out, e);
+    if (t->type != JSON_NUMBER)
+        return fail(e, 400, "INVALID_REQUEST", key, "'%s' must be a string or a number", key);
+    char *v = decode_take(ar, (size_t)t->len + 24);
+    if (!v)
+        return oom(e, key);
+    int64_t n;
+    if (json_get_int64(s, t, &n) == 0)
+        snprintf(v, (size_t)t->len + 24, "%lld", (long long)n);
+    else
+        snprintf(v, (size_t)t->len + 24, "%.*s", (int)t->len, s + t->start);
+    *(const char **)out = v;
+    return 0;
+}
+
 /* ---- tables ---- */
 
 static void put_default(const struct decode_field *f, char *out)
 {
     switch (f->type) {
-    case DECODE_STRING: *(const char **)out = f->def_str; break;
+    case DECODE_STRING:
+    case DECODE_SCALAR: *(const char **)out = f->def_str; break;
     case DECODE_BOOL:
     case DECODE_ENUM: *(int *)out = (int)f->def_int; break;
     case DECODE_INT:
@@ -413,6 +434,7 @@ static int decode_one(const struct decode_field *f, const char *s,
     case DECODE_STR_OR_BOOL: return put_strbool(key, s, t, ar, dst, e);
     case DECODE_MAP: return put_map(f, key, s, toks, i, ar, dst, e);
     case DECODE_STRINGS: return put_strings(f, key, s, toks, i, ar, dst, e);
+    case DECODE_SCALAR: return put_scalar(f, key, s, t, ar, dst, e);
     case DECODE_OBJECT: break;
     }
     return fail(e, 500, "INTERNAL_ERROR", key, "field '%s' has no decoder", key);

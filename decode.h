@@ -35,7 +35,10 @@
  *     static const struct decode_table bg_table = DECODE_TABLE(bg_fields);
  *
  *     struct bg r;   (decode_object fills every field: present, default or zero)
- *     if (api_decode_body(req, rep, &bg_table, &ar, &r) < 0) ...   (api.h: parse + decode)
+ *     decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len));
+ *     if (api_decode_body(req, rep, &bg_table, &ar, &r, NULL) < 0) ...   (api.h: parse + decode)
+ *     ...
+ *     decode_arena_close(&ar);
  *
  * A nested object (limits {memory_bytes, pids}) is a DECODE_OBJECT field whose .sub table
  * decodes into a struct embedded in the caller's at .off. E2B's camelCase names are
@@ -48,7 +51,7 @@
 
 #include "json.h"
 
-#define DECODE_ALIASES 3    /* other names per field */
+#define DECODE_ALIASES 4    /* other names per field (snake_case, camelCase, older names) */
 #define DECODE_FIELDS 64    /* fields per table: the seen bitmask is 64 bits */
 #define DECODE_MSG 200      /* error message bytes */
 
@@ -68,6 +71,9 @@ enum decode_type {
                         * .max_bytes of keys + values */
     DECODE_STRINGS,    /* array of NUL-free strings -> struct decode_strings; .max entries */
     DECODE_OBJECT,     /* object decoded by .sub into the struct at out + off */
+    DECODE_SCALAR,     /* string or number, as NUL-free text -> const char * (a whole number
+                        * in decimal: 1.5e1 gives "15"; others as written): for values like
+                        * signals that clients send either way */
 };
 
 /* Field flags. */
@@ -133,6 +139,12 @@ struct decode_arena {
     size_t used, cap;
     int is_static;
 };
+
+/* Arena bytes that always suffice to decode a body of len bytes by any table: a map entry
+ * "k":"v", (5+ bytes) takes its key, value and "k=v" copies (each rounded up to 8) and three
+ * pointers, under 10 bytes per body byte plus twice its text; a number read as DECODE_SCALAR
+ * up to 24 more per field. */
+#define DECODE_ARENA_FOR(len) (12 * (size_t)(len) + 4096)
 
 /* Opens an arena of cap bytes: a static block when it fits and is free (one request decodes
  * at a time; a malloc of 64 KiB+ per request was an mmap and page faults), else malloc.

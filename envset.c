@@ -77,6 +77,54 @@ int envset_update(char *const *kv, size_t n, int replace)
     return 0;
 }
 
+/* 1 when the "K=V" string kv names key (klen bytes). */
+static int names(const char *kv, const char *key, size_t klen)
+{
+    return strncmp(kv, key, klen) == 0 && kv[klen] == '=';
+}
+
+int envset_remove(const char *key)
+{
+    size_t klen = strlen(key);
+    if (!envset_key_ok(key, klen))
+        return ENVSET_E_KEY;
+    char **base = malloc((envset_base_max() + 1) * sizeof *base);
+    if (!base)
+        return ENVSET_E_NOMEM;
+    int inherited = 0, held = 0;
+    size_t n = envset_base(base, NULL), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!names(base[i], key, klen))
+            base[k++] = base[i];
+    /* one the agent holds may also shadow an inherited one, which must not reappear */
+    for (char **e = environ; !replaced && e && *e; e++)
+        inherited |= names(*e, key, klen) &&
+                     strncmp(*e, HIDDEN_PREFIX, sizeof HIDDEN_PREFIX - 1) != 0;
+    for (size_t i = 0; i < nvars; i++)
+        held |= names(vars[i], key, klen);
+    int rc = 0;
+    if (inherited) {
+        /* an inherited variable can only go by no longer inheriting: the visible rest
+         * becomes the whole set, as a PUT of it would */
+        rc = envset_update(base, k, 1);
+    } else if (held) {
+        size_t m = 0;
+        for (size_t i = 0; i < nvars; i++)
+            if (!names(vars[i], key, klen))
+                base[m++] = vars[i];
+        char **block = m ? util_strv_dup(base, m) : NULL;
+        if (m && !block) {
+            rc = ENVSET_E_NOMEM;
+        } else {
+            free(vars);
+            vars = block;
+            nvars = m;
+        }
+    }
+    free(base);
+    return rc < 0 ? rc : (inherited || held);
+}
+
 void envset_clear(void)
 {
     free(vars);

@@ -24,6 +24,11 @@ int envset_key_ok(const char *key, size_t len);
  * environment stops applying; else they are merged over the current set. A later duplicate
  * key wins. All or nothing: returns 0, or an envset_error with the set unchanged. */
 int envset_update(char *const *kv, size_t n, int replace);
+/* Removes one variable (NUL-terminated key) from what new processes get. One the agent holds
+ * is dropped from the set; one inherited (while inheriting) can only go by no longer
+ * inheriting, so the rest of the visible environment becomes the whole set, as if PUT.
+ * Returns 1 removed, 0 it was not set (nothing changes), or an envset_error. */
+int envset_remove(const char *key);
 /* Drops the agent-held set: new processes start with the inherited environment again. */
 void envset_clear(void);
 

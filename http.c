@@ -194,6 +194,8 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
         r = take_crlf(p, end, &i);
     if (r == 0)
         r = parse_request_line(p, end, &i, req);
+    if (r != 0)
+        req->method_len = 0;   /* no request line yet (see http_request_early) */
     while (r == 0) {
         if (i < end && p[i] == '\r') {
             r = take_crlf(p, end, &i);
@@ -218,6 +220,71 @@ const struct http_header *http_find_header(const struct http_request *req, const
         if (is_named(req->headers[k].name, req->headers[k].name_len, name))
             return &req->headers[k];
     return NULL;
+}
+
+/* --- responses (the webhook client) ----------------------------------------------- */
+
+/* status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF (RFC 9112 4); some
+ * servers omit the SP before an empty reason, which 4 asks clients to accept. */
+static int parse_status_line(const unsigned char *p, size_t end, size_t *pos,
+                             struct http_response *rsp)
+{
+    static const char version[] = "HTTP/d.d ddd";
+    size_t i = *pos, start;
+    for (size_t k = 0; k < sizeof version - 1; k++, i++) {
+        if (i == end)
+            return HTTP_INCOMPLETE;
+        if (version[k] == 'd' ? !is_digit(p[i]) : p[i] != (unsigned char)version[k])
+            return HTTP_INVALID;
+        if (k == 7 && (p[*pos + 5] != '1' || p[*pos + 7] > '1'))
+            return HTTP_BAD_VERSION;
+    }
+    rsp->head.minor = p[*pos + 7] - '0';
+    rsp->status = (p[i - 3] - '0') * 100 + (p[i - 2] - '0') * 10 + (p[i - 1] - '0');
+    if (rsp->status < 100)
+        return HTTP_INVALID;
+    rsp->head.method = (const char *)p + i - 3;
+    rsp->head.method_len = 3;
+    if (i == end)
+        return HTTP_INCOMPLETE;
+    if (p[i] == ' ')
+        i++;
+    start = i;
+    while (i < end && (is_field_char(p[i])))
+        i++;
+    rsp->head.target = (const char *)p + start;
+    rsp->head.target_len = i - start;
+    int r = take_crlf(p, end, &i);
+    if (r == 0)
+        *pos = i;
+    return r;
+}
+
+int http_parse_response(const char *buf, size_t len, struct http_response *rsp)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t end = len < LIMIT_HEADER_BYTES ? len : LIMIT_HEADER_BYTES;
+    size_t i = 0;
+    struct http_request *h = &rsp->head;
+
+    h->num_headers = 0;
+    int r = parse_status_line(p, end, &i, rsp);
+    while (r == 0) {
+        if (i < end && p[i] == '\r') {
+            r = take_crlf(p, end, &i);
+            if (r == 0)
+                return (int)i;
+        } else if (i < end && h->num_headers == LIMIT_HEADERS) {
+            r = HTTP_HEADERS_TOO_LARGE;
+        } else {
+            r = parse_field_line(p, end, &i, &h->headers[h->num_headers]);
+            if (r == 0)
+                h->num_headers++;
+        }
+    }
+    if (r == HTTP_INCOMPLETE && len >= LIMIT_HEADER_BYTES)
+        r = HTTP_HEADERS_TOO_LARGE;
+    return r;
 }
 
 /* --- message rules ---------------------------------------------------------------- */
@@ -349,7 +416,7 @@ static int content_length(const struct http_request *req, int *present, uint64_t
  * must be the final coding and appear once (6.1, 6.3): else 400. Any other coding,
  * including "identity" (dropped by RFC 9112) and codings before chunked, is one we do
  * not implement: 501 (6.1). No coding at all cannot frame a body: 400. */
-static int transfer_coding(const struct http_request *req)
+static int transfer_coding(const struct http_request *req, int partial)
 {
     int chunked = 0, other = 0;
 
@@ -380,10 +447,17 @@ static int transfer_coding(const struct http_request *req)
             other = 1;
         }
     }
-    return other ? 501 : chunked ? 0 : 400;
+    /* partial: a later line may still bring the coding, or a 400 that outranks the 501 */
+    return partial ? 0 : other ? 501 : chunked ? 0 : 400;
 }
 
-int http_request_framing(const struct http_request *req, struct http_framing *f)
+/* The message rules over req's field lines. partial: req holds only the lines received so
+ * far, so only what no later line can change is judged, and always as the complete
+ * request would be: every check below that returns 400 fails on a prefix of the lines
+ * exactly when it fails on all of them (two Hosts, a bad Host, target, Content-Length,
+ * Content-Length with Transfer-Encoding, a malformed coding), and is reached before any
+ * 501 or 417 is decided; a missing Host, the 501 and the 417 wait for the blank line. */
+static int framing(const struct http_request *req, struct http_framing *f, int partial)
 {
     const struct http_header *host = NULL;
     int hosts = 0, te = 0, cl = 0, close = 0, keep = 0, cont = 0, status;
@@ -397,7 +471,7 @@ int http_request_framing(const struct http_request *req, struct http_framing *f)
         te |= is_named(h->name, h->name_len, "transfer-encoding");
     }
     /* RFC 9112 3.2: one Host in HTTP/1.1; never two or an invalid one in any version. */
-    if (hosts > 1 || (hosts == 0 && req->minor == 1))
+    if (hosts > 1 || (hosts == 0 && req->minor == 1 && !partial))
         return 400;
     if (host && !valid_authority(host->value, host->value_len, 0))
         return 400;
@@ -411,7 +485,7 @@ int http_request_framing(const struct http_request *req, struct http_framing *f)
          * HTTP/1.0 means the framing is faulty (6.1): refuse too rather than guess. */
         if (cl || req->minor == 0)
             return 400;
-        if ((status = transfer_coding(req)) != 0)
+        if ((status = transfer_coding(req, partial)) != 0)
             return status;
         f->body = HTTP_BODY_CHUNKED;
     } else if (cl) {
@@ -419,6 +493,8 @@ int http_request_framing(const struct http_request *req, struct http_framing *f)
         f->length = length;
     }
 
+    if (partial)
+        return 0;
     for (size_t k = 0; k < req->num_headers; k++) {
         const struct http_header *h = &req->headers[k];
         int connection = is_named(h->name, h->name_len, "connection");
@@ -441,6 +517,38 @@ int http_request_framing(const struct http_request *req, struct http_framing *f)
     /* RFC 9110 10.1.1: 100-continue in an HTTP/1.0 request MUST be ignored. */
     f->expect_continue = cont && req->minor == 1;
     return 0;
+}
+
+int http_response_framing(const struct http_response *rsp, struct http_framing *f)
+{
+    int cl = 0;
+    uint64_t length = 0;
+    memset(f, 0, sizeof *f);
+    if (rsp->status < 200 || rsp->status == 204 || rsp->status == 304)
+        return 0;
+    for (size_t k = 0; k < rsp->head.num_headers; k++)
+        if (is_named(rsp->head.headers[k].name, rsp->head.headers[k].name_len,
+                     "transfer-encoding")) {
+            /* chunked last: chunked; anything else: read to the close (RFC 9112 6.3) */
+            f->body = transfer_coding(&rsp->head, 0) == 0 ? HTTP_BODY_CHUNKED : HTTP_BODY_CLOSE;
+            return 0;
+        }
+    if (content_length(&rsp->head, &cl, &length) != 0)
+        return -1;
+    f->body = cl ? HTTP_BODY_LENGTH : HTTP_BODY_CLOSE;
+    f->length = length;
+    return 0;
+}
+
+int http_request_framing(const struct http_request *req, struct http_framing *f)
+{
+    return framing(req, f, 0);
+}
+
+int http_request_early(const struct http_request *req)
+{
+    struct http_framing f;
+    return req->method_len ? framing(req, &f, 1) : 0;
 }
 
 /* --- chunked transfer coding ------------------------------------------------------ */
@@ -650,6 +758,8 @@ const char *http_status_reason(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -661,6 +771,7 @@ const char *http_status_reason(int status)
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";

@@ -49,13 +49,17 @@ enum http_code {
  * LIMIT_HEADER_BYTES without the blank line or the LIMIT_HEADERS+1st field line starts.
  * Returns the byte length (<= LIMIT_HEADER_BYTES) of everything up to and including the
  * blank line that ends the header section (the body starts there), or an http_code.
- * req views point into buf; after a negative result *req is unspecified. */
+ * req views point into buf. After HTTP_INCOMPLETE, *req holds what is complete so far
+ * (for http_request_early): method_len is 0 until the request line is complete, then
+ * num_headers counts the complete field lines; after another negative result *req is
+ * unspecified. */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
 
 /* Case-insensitive lookup; the first header named `name`, or NULL. */
 const struct http_header *http_find_header(const struct http_request *req, const char *name);
 
-enum http_body { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED };
+enum http_body { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED,
+                 HTTP_BODY_CLOSE /* responses only: the body ends when the server closes */ };
 
 /* What the message rules decide about a parsed request (RFC 9112 6, 9; RFC 9110 7.2, 10.1.1). */
 struct http_framing {
@@ -77,6 +81,35 @@ struct http_framing {
  * final chunked; 417 for an Expect other than 100-continue.
  * Content-Length: 0 gives HTTP_BODY_LENGTH with length 0. */
 int http_request_framing(const struct http_request *req, struct http_framing *f);
+
+/* A response's status line and header section (the client side, for webhooks). The
+ * header fields sit in a struct http_request (method and target view the status code and
+ * the reason phrase) so http_find_header applies to both. */
+struct http_response {
+    int status;                 /* 100..999 */
+    struct http_request head;
+};
+
+/* Parses "HTTP/1.x SP 3DIGIT SP reason CRLF" and the header section at the start of
+ * buf[0..len), with the request parser's rules for field lines and limits (stateless,
+ * restartable: call again with the grown buffer). Returns the byte length through the
+ * blank line, or an http_code (HTTP_BAD_VERSION for HTTP/2 and friends). An interim 1xx
+ * response is returned like any other: the caller skips it and parses what follows. */
+int http_parse_response(const char *buf, size_t len, struct http_response *rsp);
+
+/* How the body of a response to a request other than HEAD is framed (RFC 9112 6.3): none
+ * for 1xx, 204 and 304; chunked when chunked is the final transfer coding; to the close
+ * for any other coding or when no length is given; else Content-Length. Returns 0, or -1
+ * for a malformed or repeated Content-Length (the response cannot be framed). */
+int http_response_framing(const struct http_response *rsp, struct http_framing *f);
+
+/* The same rules over a header section still arriving (req as http_parse_request left it
+ * after HTTP_INCOMPLETE), so a bad field line is refused as soon as it is in, as nginx and
+ * llhttp do, not when the blank line comes (which it may never do). Returns 0 while
+ * nothing is wrong yet (or the request line is not complete), else 400: exactly when
+ * http_request_framing on the whole section will answer 400 too, whatever lines follow.
+ * A missing Host, 501 and 417 are only judged on the whole section. */
+int http_request_early(const struct http_request *req);
 
 /* Chunked body decoder (RFC 9112 7.1), restartable over a growing buffer. Zero-init it. */
 struct http_chunked {

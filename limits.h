@@ -55,6 +55,78 @@
 #define LIMIT_CMDLINE_BYTES    4096         /* command line bytes reported per system process */
 #define LIMIT_PASSWD_BYTES     (256u << 10) /* /etc/passwd read for user names; a VM's is ~2 KiB */
 
+/* Webhooks (hook.c, resolve.c, dns.c) */
+#define LIMIT_DNS_ADDRS        8         /* addresses kept per answer: connect tries the first */
+#define LIMIT_DNS_RECORDS      64        /* answer records read; real answers have a handful */
+#define LIMIT_DNS_CNAMES       8         /* CNAME links followed; resolvers stop near 8-16 */
+#define LIMIT_DNS_POINTERS     32        /* compression jumps per name (backwards-only anyway) */
+#define LIMIT_DNS_MSG          1232      /* UDP answer read (the EDNS-safe size; we send no EDNS: 512) */
+#define LIMIT_DNS_TRY_MS       2000      /* one query to one nameserver (resolv.conf's timeout:) */
+#define LIMIT_DNS_ROUNDS       2         /* passes over the nameservers (resolv.conf's attempts:) */
+#define LIMIT_DNS_SERVERS      3         /* nameserver lines used (glibc's MAXNS) */
+#define LIMIT_HOSTS_BYTES      (64u << 10) /* /etc/hosts read; a VM's is a few lines */
+#define LIMIT_CA_FILE_BYTES    (4u << 20)  /* CA bundle; Debian's is ~220 KiB */
+#define LIMIT_TLS_CERT         16384     /* end-entity certificate kept for an IP-address match */
+#define LIMIT_TLS_OUT          4096      /* TLS output record size: our requests are small */
+#define LIMIT_TIMEOUT_ASYNC_S  3600      /* default timeout of POST /execute/async (API.md) */
+#define LIMIT_HOOK_ACTIVE      16        /* deliveries at once (API.md); the rest wait in order */
+#define LIMIT_HOOK_ATTEMPTS    8         /* then the delivery fails for good */
+#define LIMIT_HOOK_BACKOFF_MS  1000      /* first retry delay, doubled per attempt up to 64x */
+#define LIMIT_HOOK_BACKOFF_MAX 64        /* ... capped at this many first delays */
+#define LIMIT_HOOK_CONNECT_MS  10000     /* name lookup + TCP connect (API.md) */
+#define LIMIT_HOOK_TOTAL_MS    30000     /* a whole attempt: connect, TLS, request, answer */
+#define LIMIT_HOOK_URL         2048      /* callback_url bytes; browsers' practical limit */
+#define LIMIT_HOOK_HEADERS     32        /* callback_headers entries */
+#define LIMIT_HOOK_HEADER_BYTES 8192     /* callback_headers names + values */
+#define LIMIT_HOOK_SECRET      4096      /* callback_signature_secret bytes, as LIMIT_SECRET_BYTES */
+#define LIMIT_HOOK_HEAD        8192      /* response status line + headers read; we need the status */
+#define LIMIT_HOOK_DRAIN       (64u << 10) /* response body read and dropped, then we close anyway */
+#define LIMIT_HOOK_PAYLOAD     (16u << 20) /* rendered payload: 2 x 1 MiB output, escaped */
+#define LIMIT_HOOK_PENDING     4096      /* unsettled deliveries: each pins its record past
+                                          * --max-records; more are refused with 503 */
+
+/* Files (files.c, multipart.c, api_files.c) */
+#define LIMIT_FILES_LIST       10000        /* entries one listing returns, then truncated:
+                                             * ~2.5 MiB of JSON, listed in well under 50 ms */
+#define LIMIT_FILES_LIST_BYTES (4u << 20)   /* relative names kept while sorting a listing */
+#define LIMIT_FILES_DEPTH      32           /* ?depth= of a listing; levels a recursive remove
+                                             * or copy descends (one descriptor per level) */
+#define LIMIT_FILES_READ       (64u << 20)  /* /files/read answers in JSON; bigger is 413,
+                                             * /files/download streams any size */
+#define LIMIT_FILES_IO         (256u << 10) /* upload read buffer per streaming connection:
+                                             * 20 uploads at once hold 5 MiB */
+#define LIMIT_FILES_SEND       (8u << 20)   /* sendfile bytes per loop round for one reply, so
+                                             * a fast reader does not starve the others */
+#define LIMIT_MULTIPART_HEADER 8192         /* one part's header section; browsers send ~200 */
+#define LIMIT_MULTIPART_NAME   1024         /* a part's name or filename parameter */
+#define LIMIT_MULTIPART_BOUNDARY 70         /* RFC 2046 5.1.1 */
+
+/* Idempotency-Key (idem.c): answers kept so a repeated start request is answered, not re-run */
+#define LIMIT_IDEM_TTL_MS      (10 * 60 * 1000) /* how long a key is remembered: the SDKs retry
+                                                 * within seconds; ten minutes covers a client
+                                                 * that times out a long synchronous run */
+#define LIMIT_IDEM_KEYS        4096      /* keys kept; the oldest is forgotten first (a burst of
+                                          * 4096 keyed starts in 10 min is ~7 a second) */
+#define LIMIT_IDEM_KEY_BYTES   255       /* the header's value (Stripe's limit; UUIDs are 36) */
+#define LIMIT_IDEM_REPLY_BYTES (4u << 20) /* one kept answer: a sync run's two 1 MiB streams,
+                                           * JSON-escaped; a larger one is not kept (409) */
+#define LIMIT_IDEM_TOTAL_BYTES (64u << 20) /* all kept answers; past it the oldest go first */
+
+/* SDK parity (issue 12) */
+#define LIMIT_ENV_KEY_BYTES    1024         /* a key in DELETE /env/{key}: longer ones are no
+                                             * name anyone sets (the path fits 8 KiB anyway) */
+/* Python sessions (pysession.c, api_python.c) */
+#define LIMIT_PY_SESSIONS      8            /* interpreters at once (--python-sessions): each
+                                             * holds 10-60 MB, more with data loaded */
+#define LIMIT_PY_IDLE_S        1800         /* a session unused this long ends (--python-idle) */
+#define LIMIT_PY_QUEUE         16           /* calls waiting per session; more get 429 */
+#define LIMIT_PY_TIMEOUT_S     60           /* default timeout of a call (the SDK's) */
+#define LIMIT_PY_GRACE_MS      3000         /* timeout's SIGINT -> kill and restart */
+#define LIMIT_PY_START_MS      30000        /* an interpreter must be ready within this (IPython
+                                             * imports take ~1 s, on a busy VM far more) */
+#define LIMIT_PY_REPLY_BYTES   (64u << 20)  /* one driver reply: figures travel as base64 */
+#define LIMIT_PY_REPLY_TOKENS  65536        /* values in one reply (a _repr_json_ is user data) */
+#define LIMIT_PY_FRAME_BYTES   (64u << 20)  /* one call frame: 8 MiB of code, escaped */
 /* VM init (--modules, --net) */
 #define LIMIT_MODULES_LIST_BYTES (64u << 10) /* --modules FILE; a VM's NIC chain is ~250 bytes */
 #define LIMIT_NET_WAIT_MS      10000        /* --net waits this long for its interface: a NIC

@@ -47,6 +47,7 @@ static struct proc **live;        /* running records, dense, for the deadline sc
 static long nlive;
 static struct proc_counts counts;
 static proc_event_fn *observers[PROC_OBSERVERS];
+static proc_claim_fn *claimer;    /* children of other modules (proc_claim_children) */
 
 static void proc_finish(struct proc *p);
 
@@ -366,7 +367,7 @@ static void proc_mark_running(struct proc *p)
     p->state = PROC_RUNNING;
     p->started_ms = util_wall_ms();
     p->started_us = util_mono_us();
-    p->deadline_us = p->timeout_s ? p->started_us + p->timeout_s * 1000000 : 0;
+    p->deadline_us = p->timeout_ms ? p->started_us + p->timeout_ms * 1000 : 0;
     counts.started_total++;
     live_add(p);
     notify(p, PROC_EV_STARTED, 0);
@@ -428,7 +429,7 @@ static void evict(void)
     while (p && (counts.records > lim.max_records ||
                  counts.output_bytes + counts.cache_bytes > lim.output_budget)) {
         struct proc *next = p->next;
-        if (p->state == PROC_FINISHED) {
+        if (p->state == PROC_FINISHED && !p->pins) {   /* pinned: a webhook reads it */
             if (p->reason == PROC_R_EXIT && p->exit_code == 0)
                 counts.completed--;
             else
@@ -517,7 +518,7 @@ struct proc *proc_create(const struct proc_spec *spec)
     make_id(p->id, "proc_");
     make_id(p->exec_id, "exec_");
     p->is_code = spec->language != NULL;
-    p->timeout_s = spec->timeout_s;
+    p->timeout_ms = spec->timeout_ms;
     p->created_ms = util_wall_ms();
     p->out_fd = p->err_fd = -1;
     p->live_idx = -1;
@@ -578,22 +579,34 @@ struct proc *proc_find(const char *id, size_t len)
     return NULL;
 }
 
+/* Only these end a process when it does not handle them, so only they are a kill: marked on
+ * the record and escalated to SIGKILL after the grace period. Any other signal (USR1, STOP,
+ * HUP...) is delivered once and the process ends as it ends. */
+int proc_signal_is_kill(int sig)
+{
+    return sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGKILL;
+}
+
 int proc_kill(struct proc *p, int sig)
 {
     if (p->state == PROC_FINISHED)
         return -1;
     if (p->state == PROC_QUEUED) {
+        if (!proc_signal_is_kill(sig))
+            return -2;   /* nothing runs to take it, and it does not end the record */
         p->reason = PROC_R_KILLED;
-        p->exit_code = 128 + sig;
+        p->exit_code = -1;   /* it never ran: no exit code */
         p->term_signal = 0;
         notify(p, PROC_EV_KILLED, 0);
         proc_finish(p);   /* no evict() here: callers walking the list keep their next */
-        return 0;
+        return 1;
     }
     if (!p->reaped)
         killpg(p->pid, sig);
     if (sig == SIGKILL && p->cg_fd >= 0)
         cgroup_kill(p->cg_fd);
+    if (!proc_signal_is_kill(sig))
+        return 0;
     if (p->killing != PROC_R_TIMEOUT)
         p->killing = PROC_R_KILLED;
     notify(p, PROC_EV_KILLED, sig);
@@ -604,12 +617,13 @@ int proc_kill(struct proc *p, int sig)
 
 int proc_forget(struct proc *p)
 {
-    if (p->state != PROC_FINISHED)
+    if (p->state != PROC_FINISHED || p->pins)
         return -1;
     if (p->reason == PROC_R_EXIT && p->exit_code == 0)
         counts.completed--;
     else
         counts.failed--;
+    notify(p, PROC_EV_EVICTED, 0);   /* whoever holds the record lets go of it */
     record_free(p);
     return 0;
 }
@@ -671,12 +685,17 @@ void proc_reap(void)
             p->system_cpu_s = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
             p->max_rss_kb = ru.ru_maxrss;
             proc_exited(p, status);
-        } else {
+        } else if (!claimer || !claimer(pid, status)) {
             counts.orphans_reaped++;
         }
     }
     start_queued();
     evict();
+}
+
+void proc_claim_children(proc_claim_fn *fn)
+{
+    claimer = fn;
 }
 
 int64_t proc_tick(int64_t now)

@@ -39,10 +39,10 @@ struct proc {
     enum proc_reason reason;
     pid_t pid;                /* 0 before start; kept after exit for the record */
     int reaped;               /* waitpid returned it: never signalled again */
-    int exit_code;            /* valid when finished */
+    int exit_code;            /* valid when finished; -1: none (dequeued before it ran) */
     int term_signal;          /* signal that ended it, 0 if none */
     int spawn_errno;          /* PROC_R_SPAWN_ERROR: why */
-    int64_t timeout_s;        /* 0 = none */
+    int64_t timeout_ms;       /* 0 = none; milliseconds, as the client asked (1.5 s is 1500) */
     int64_t created_ms, started_ms, finished_ms;   /* wall clock */
     int64_t started_us, finished_us;               /* monotonic */
     struct proc_ring out, err;
@@ -51,6 +51,10 @@ struct proc {
      * record, counted against the output budget; NULL until set. */
     char *cache;
     size_t cache_len, cache_split;
+    /* webhook (hook.c owns it; NULL: none). While pins > 0 the record is neither evicted
+     * nor forgotten: a delivery still has to read it. */
+    struct hook *hook;
+    unsigned pins;
     /* synchronous waiter, called once when the process finishes */
     proc_finish_fn *on_finish;
     void *finish_ctx;
@@ -84,7 +88,7 @@ struct proc_spec {
     const char *command;         /* display form */
     const char *language;        /* NULL for commands */
     const char *code_path;       /* temp file to remove after exit, or NULL */
-    int64_t timeout_s;
+    int64_t timeout_ms;          /* 0 = none */
     const struct cgroup_limits *limits;   /* NULL: none (cgroup_create checks support) */
 };
 
@@ -108,15 +112,26 @@ struct proc *proc_first(void);
 struct proc *proc_next(const struct proc *p);
 struct proc *proc_find(const char *id, size_t len);
 
-/* Signals the process group (sig, then SIGKILL after the grace period, to the whole cgroup
- * where the record has one) and marks the record killed; a queued record ends at once.
- * Returns 0, or -1 when already finished. */
+/* Signals the process group (SIGKILL also reaches the whole cgroup where the record has
+ * one). A terminating sig (TERM, INT, QUIT, KILL) marks the record
+ * killed and is followed by SIGKILL after the grace period; any other is delivered once and
+ * changes nothing on the record. A queued record is dequeued by a terminating sig (it ends
+ * killed with exit_code -1: it never ran). Returns 0 signalled, 1 dequeued, -1 already
+ * finished, -2 queued and sig not terminating (nothing done). */
 int proc_kill(struct proc *p, int sig);
-/* Drops a finished record. Returns 0, or -1 when it is still queued or running. */
+/* Drops a finished record (observers see PROC_EV_EVICTED). Returns 0, or -1 when it is
+ * still queued or running, or pinned (p->pins). */
 int proc_forget(struct proc *p);
 
 /* SIGCHLD: reaps every child that exited (ours and adopted orphans). */
 void proc_reap(void);
+/* Children started outside proc.c (pysession.c's interpreters) would be reaped by
+ * proc_reap as adopted orphans, and their owner would never hear how they ended. The
+ * claimer is offered every reaped pid that is not a record's, with its wait status, and
+ * returns 1 when it was its child (else it counts as an orphan). One claimer; it must not
+ * call proc.h functions that change records. */
+typedef int proc_claim_fn(pid_t pid, int status);
+void proc_claim_children(proc_claim_fn *fn);
 /* Timeouts and escalations due by now. Returns the next deadline (monotonic us) or -1. */
 int64_t proc_tick(int64_t now_us);
 /* Shutdown: kill every group (TERM, KILL after grace) and end the queue. */
@@ -147,7 +162,8 @@ enum proc_event {
     PROC_EV_STARTED,    /* spawned: running, pid set */
     PROC_EV_FINISHED,   /* finished: reason, exit_code, term_signal set */
     PROC_EV_KILLED,     /* a kill request signalled it (sig), or ended it while queued */
-    PROC_EV_EVICTED,    /* dropped to stay within max_records / output budget */
+    PROC_EV_EVICTED,    /* dropped to stay within max_records / output budget, or
+                         * forgotten (proc_forget) */
     PROC_EV_OUTPUT,     /* new bytes in a ring while running (sig: 1 stdout, 2 stderr);
                          * bytes drained at exit come with FINISHED instead */
 };
@@ -161,6 +177,8 @@ typedef void proc_event_fn(const struct proc *p, enum proc_event ev, int sig);
 /* Adds an observer (again: no-op). Returns 0, or -1 when PROC_OBSERVERS are registered. */
 int proc_observe(proc_event_fn *fn);
 
+/* 1 for the signals that are a kill (TERM, INT, QUIT, KILL): see proc_kill. */
+int proc_signal_is_kill(int sig);
 /* "SIGTERM" for 15; NULL for unknown. proc_signal_parse accepts "SIGTERM", "TERM", "15". */
 const char *proc_signal_name(int sig);
 int proc_signal_parse(const char *s, size_t len);

@@ -152,11 +152,14 @@ int sysinfo_proc_read(pid_t pid, struct sysinfo_proc *p)
     memcpy(p->name, open + 1, nlen);
     p->state = close[2];
     const char *f = close + 3;
-    uint64_t v[22];   /* fields 4.. of proc(5): v[0] ppid, v[16] num_threads, v[20] rss */
+    uint64_t v[22];   /* fields 4.. of proc(5): v[0] ppid, v[10] utime, v[11] stime,
+                       * v[16] num_threads, v[18] starttime, v[20] rss */
     for (int i = 0; i < 22; i++)
         v[i] = next_u64(&f);
     p->ppid = (pid_t)v[0];
     p->threads = (long)v[16];
+    p->cpu_ticks = v[10] + v[11];
+    p->start_ticks = v[18];
     p->rss_kb = v[20] * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
     snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
     n = sysinfo_read_file(path, p->cmdline, sizeof p->cmdline - 1);

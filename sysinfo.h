@@ -41,6 +41,8 @@ struct sysinfo_proc {
     char name[64];                  /* comm, NUL-terminated */
     long threads;
     uint64_t rss_kb;
+    uint64_t cpu_ticks;             /* utime + stime, in clock ticks (sysconf _SC_CLK_TCK) */
+    uint64_t start_ticks;           /* when it started, ticks after boot */
     uid_t uid;
     char cmdline[LIMIT_CMDLINE_BYTES]; /* arguments joined by spaces; empty for kernel threads */
     size_t cmdline_len;

@@ -6,8 +6,11 @@ set -eu
 
 need_build="musl-tools dpkg-dev make"
 need_test="python3-pytest curl jq clang libclang-rt-14-dev python3-prometheus-client valgrind llvm"
+need_test="$need_test nodejs"   # the SDK suite (node + npm; scripts/sdk.sh installs the SDK)
+need_test="$need_test python3-matplotlib python3-ipython"   # python sessions: figures and magics
 need_bench="wrk nginx-light hyperfine bc tini linux-perf"
 need_image="podman runc busybox-static"
+need_test="$need_test openssl ca-certificates"   # webhooks: test CAs made at test time; the default --ca-file
 need_vm="qemu-system-x86 busybox-static cpio"   # make vm, the VM tests (test_vm.py)
 
 pkgs=$need_build

@@ -28,6 +28,7 @@ struct req {
     struct decode_strings args;
     struct limits limits;
     const char *lang;
+    const char *sig;
 };
 
 static const char *const streams[] = { "stdout", "stderr", "out", "err", NULL };
@@ -64,6 +65,7 @@ static const struct decode_field fields[] = {
     { "limits", .type = DECODE_OBJECT, .off = F(limits), .sub = &limit_table },
     { "language", .type = DECODE_STRING, .off = F(lang), .def_str = "python",
       .flags = DECODE_EMPTY_IS_ABSENT },
+    { "signal", .type = DECODE_SCALAR, .off = F(sig), .def_str = "TERM" },
 };
 static const struct decode_table table = DECODE_TABLE(fields);
 
@@ -134,6 +136,8 @@ static const struct bad bads[] = {
     { "{\"command\":\"x\",\"limits\":{\"cpu_percent\":900}}", 400, "INVALID_REQUEST",
       "cpu_percent", "between 1 and 800" },
     { "{\"command\":\"x\",\"language\":7}", 400, "INVALID_REQUEST", "language", "string" },
+    { "{\"command\":\"x\",\"signal\":[9]}", 400, "INVALID_REQUEST", "signal",
+      "a string or a number" },
     /* the body itself */
     { "[]", 400, "INVALID_REQUEST", NULL, "must be a JSON object" },
     { "\"x\"", 400, "INVALID_REQUEST", NULL, "must be a JSON object" },
@@ -188,7 +192,7 @@ static void check_good(void)
     CHECK(r.args.n == 0 && r.args.v == NULL, "defaults");
     CHECK(r.limits.memory_bytes == -1 && r.limits.pids == 64 && r.limits.cpu_percent == 100,
           "nested defaults when absent");
-    CHECK(!strcmp(r.lang, "python"), "def_str");
+    CHECK(!strcmp(r.lang, "python") && !strcmp(r.sig, "TERM"), "def_str");
     CHECK(seen == 1, "seen: only command (%llx)", (unsigned long long)seen);
     decode_arena_close(&ar);
 
@@ -223,6 +227,18 @@ static void check_good(void)
     decode_arena_close(&ar);
 
     /* values at the edges, and null as absent */
+    const char *scalars[][2] = { { "\"USR1\"", "USR1" }, { "9", "9" }, { "1.5e1", "15" },
+                                 { "-2", "-2" }, { "1.5", "1.5" }, { "1e400", "1e400" } };
+    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++) {
+        char json[64];
+        snprintf(json, sizeof json, "{\"command\":\"c\",\"signal\":%s}", scalars[i][0]);
+        CHECK(decode_arena_open(&ar, 4096) == 0, "arena");
+        CHECK(decode_body(&table, json, strlen(json), 4096, 32, &ar, &r, NULL, &e) == 0, "%s",
+              json);
+        CHECK(!strcmp(r.sig, scalars[i][1]), "%s: got %s", json, r.sig);
+        decode_arena_close(&ar);
+    }
+
     struct { const char *body; int64_t ms; int wait; int sb; } edges[] = {
         { "{\"command\":\"c\",\"timeout\":0}", 0, -1, DECODE_SB_ABSENT },
         { "{\"command\":\"c\",\"timeout\":0.001,\"stdin\":true}", 1, -1, DECODE_SB_TRUE },
@@ -264,6 +280,42 @@ static void check_arena(void)
         CHECK(ar.used <= ar.cap, "cap %zu: used %zu", cap, ar.used);
         decode_arena_close(&ar);
     }
+    /* DECODE_ARENA_FOR suffices for the densest bodies: maps of empty or one-letter pairs,
+     * arrays of empty strings, a long number read as text */
+    static char big[70000];
+    const char *shapes[] = { "{\"command\":\"c\",\"callback_headers\":{",
+                             "{\"command\":\"c\",\"env\":{", "{\"command\":\"c\",\"args\":[" };
+    struct decode_field dense[] = {
+        { "command", .type = DECODE_STRING, .off = F(command) },
+        { "callback_headers", .type = DECODE_MAP, .off = F(headers) },
+        { "env", .type = DECODE_MAP, .off = F(env), .flags = DECODE_ENV },
+        { "args", .type = DECODE_STRINGS, .off = F(args) },
+        { "signal", .type = DECODE_SCALAR, .off = F(sig) },
+    };
+    struct decode_table dense_table = DECODE_TABLE(dense);
+    for (size_t k = 0; k < 4; k++) {
+        size_t n = 0, entries = 0;
+        if (k < 3) {
+            n = (size_t)snprintf(big, sizeof big, "%s", shapes[k]);
+            for (; n < sizeof big - 16; entries++)
+                n += (size_t)snprintf(big + n, sizeof big - n, "%s%s", entries ? "," : "",
+                                      k < 2 ? "\"a\":\"\"" : "\"\"");
+            n += (size_t)snprintf(big + n, sizeof big - n, "%s}", k == 2 ? "]" : "}");
+        } else {
+            n = (size_t)snprintf(big, sizeof big, "{\"command\":\"c\",\"signal\":1");
+            memset(big + n, '0', 1000);
+            n += 1000;
+            n += (size_t)snprintf(big + n, sizeof big - n, "e-1000}");
+        }
+        struct decode_arena ar;
+        struct decode_error e = { 0 };
+        struct req r;
+        CHECK(decode_arena_open(&ar, DECODE_ARENA_FOR(n)) == 0, "arena");
+        int rc = decode_body(&dense_table, big, n, 1u << 20, 32, &ar, &r, NULL, &e);
+        CHECK(rc == 0, "shape %zu (%zu entries, %zu bytes): %s", k, entries, n, e.msg);
+        decode_arena_close(&ar);
+    }
+
     /* two arenas at once: the second is malloc'd, not the busy static block */
     struct decode_arena a1, a2;
     CHECK(decode_arena_open(&a1, 128) == 0 && decode_arena_open(&a2, 128) == 0, "two arenas");

@@ -112,11 +112,34 @@ static void check_refusals(void)
     envset_clear();
 }
 
+/* envset_remove: an agent-held one, one shadowing an inherited one (which must not come
+ * back), an inherited one (inheriting stops), the hidden prefix, absent keys, bad keys. */
+static void check_remove(void)
+{
+    envset_clear();
+    char *set[] = { "A=1", "SHARED=agent" };
+    CHECK(envset_update(set, 2, 0) == 0, "set");
+    CHECK(envset_remove("A") == 1 && !envset_replaced(), "held one");
+    EXPECT(base(NULL), "HOME=/root;LANG=C;SHARED=agent;PATH=" ENVSET_DEFAULT_PATH);
+    CHECK(envset_remove("A") == 0, "gone already");
+    CHECK(envset_remove("SHARED") == 1 && envset_replaced(), "shadowing one");
+    EXPECT(base(NULL), "HOME=/root;LANG=C;PATH=" ENVSET_DEFAULT_PATH);
+    envset_clear();
+    CHECK(envset_remove("LANG") == 1 && envset_replaced(), "inherited one");
+    EXPECT(base(NULL), "HOME=/root;SHARED=inherited;PATH=" ENVSET_DEFAULT_PATH);
+    CHECK(envset_remove("SANDBOX_AGENT_JWT_SECRET") == 0, "hidden: not visible, not set");
+    CHECK(envset_remove("NOEQUALS") == 0, "an environ entry without '=' is no variable");
+    CHECK(envset_remove("") == ENVSET_E_KEY && envset_remove("A=B") == ENVSET_E_KEY, "bad");
+    envset_clear();
+    EXPECT(base(NULL), "HOME=/root;SHARED=inherited;LANG=C;PATH=" ENVSET_DEFAULT_PATH);
+}
+
 int main(void)
 {
     environ = inherited;
     check_precedence();
     check_merge_replace();
     check_refusals();
+    check_remove();
     return unit_report("envset");
 }

@@ -1,0 +1,2 @@
+FUZZ += connect
+fuzz_connect_SRCS := connect.c

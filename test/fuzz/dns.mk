@@ -1,0 +1,2 @@
+FUZZ += dns
+fuzz_dns_SRCS := dns.c

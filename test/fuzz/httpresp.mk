@@ -1,0 +1,2 @@
+FUZZ += httpresp
+fuzz_httpresp_SRCS := http.c

@@ -1,0 +1,2 @@
+UNITS += connect
+unit_connect_SRCS := connect.c

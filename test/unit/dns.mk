@@ -1,0 +1,2 @@
+UNITS += dns
+unit_dns_SRCS := dns.c

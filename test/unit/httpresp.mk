@@ -1,0 +1,2 @@
+UNITS += httpresp
+unit_httpresp_SRCS := http.c
