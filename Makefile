@@ -5,6 +5,7 @@ BEARSSL := $(BUILD)/bearssl
 BEARLIB := $(BEARSSL)/src/build/libbearssl.a
 BEARINC := $(BEARSSL)/src/inc
 BIN     := $(BUILD)/sandbox-agent
+KHDR    := $(BUILD)/kheaders
 GITREV  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 CC      := musl-gcc
@@ -13,7 +14,8 @@ HARDEN  := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 # no unwind tables: C without exceptions never unwinds, and .eh_frame was 11 KB of the binary
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Os $(WARN) $(HARDEN) -ffunction-sections -fdata-sections \
            -fno-asynchronous-unwind-tables -fno-unwind-tables \
-           -iquote . -I$(BEARINC) -DAGENT_VERSION='"$(VERSION)"' -DAGENT_BUILD='"$(GITREV)"'
+           -iquote . -I$(BEARINC) -DAGENT_VERSION='"$(VERSION)"' -DAGENT_BUILD='"$(GITREV)"' \
+           -isystem $(KHDR)
 LDFLAGS := -static -s -Wl,--gc-sections -Wl,-z,relro,-z,now
 
 # every top-level .c is part of the agent (one module each)
@@ -54,7 +56,7 @@ fuzz_jwt_SRCS   := jwt.c json.c buf.c $(BEARLIB)
 # more targets add themselves in test/fuzz/NAME.mk (FUZZ += NAME, fuzz_NAME_SRCS)
 -include $(wildcard test/fuzz/*.mk)
 
-.PHONY: all deps run test unit bench image clean help fuzz valgrind soak
+.PHONY: all deps run test unit bench image vm clean help fuzz valgrind soak
 all: $(BIN)
 
 deps:
@@ -63,7 +65,14 @@ deps:
 $(BEARLIB): | deps
 	@scripts/bearssl.sh $(BEARSSL)
 
-$(BUILD)/obj/%.o: %.c $(wildcard *.h) $(BEARLIB) | deps
+# Linux UAPI headers (rtnetlink for --net) for musl-gcc, which searches no /usr/include: links
+# to linux-libc-dev's linux/, asm/ and asm-generic/ only, never to glibc's own headers
+$(KHDR):
+	@mkdir -p $@
+	@ln -sfn /usr/include/linux /usr/include/asm-generic $@/
+	@ln -sfn /usr/include/$$(gcc -dumpmachine)/asm $@/asm
+
+$(BUILD)/obj/%.o: %.c $(wildcard *.h) $(BEARLIB) | deps $(KHDR)
 	@mkdir -p $(@D)
 	@echo "CC  $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
@@ -125,6 +134,10 @@ image: $(BIN)
 	@scripts/deps.sh image
 	@scripts/image.sh $(BIN)
 
+vm: $(BIN)
+	@scripts/deps.sh vm
+	@scripts/vm.sh run $(BIN)
+
 clean:
 	rm -rf $(BUILD)
 
@@ -134,6 +147,7 @@ help:
 	@echo "make test   unit tests (ASan+UBSan) and integration tests against the binary"
 	@echo "make bench  benchmarks against nginx (wrk) into build/bench/; PUBLISH=1 copies them into bench/"
 	@echo "make image  localhost/sandbox-agent:latest FROM scratch (podman, else docker), < 3 MiB"
+	@echo "make vm     boot the agent as a QEMU VM's /init (Debian cloud kernel), print a token"
 	@echo "make fuzz   libFuzzer targets per parser, FUZZ_TIME seconds each (default 60)"
 	@echo "make valgrind  a short scenario under valgrind memcheck (glibc -g build)"
 	@echo "make soak   30 minutes of mixed load, figures into bench/soak.md"

@@ -19,14 +19,17 @@
 #include "api_files.h"
 #include "api_ops.h"
 #include "api_proc.h"
+#include "cgroup.h"
 #include "hook.h"
 #include "init.h"
+#include "initnet.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
 #include "proc.h"
 #include "resolve.h"
 #include "pysession.h"
+#include "runas.h"
 #include "secret.h"
 #include "server.h"
 #include "util.h"
@@ -60,7 +63,7 @@ static const struct flag flags[] = {
     { "output-budget", FLAG_BYTES, CFG(output_budget), "bytes kept over all records (default 256M)" },
     { "grace", FLAG_LONG, CFG(grace_s), "seconds between SIGTERM and SIGKILL (default 5)" },
     { "terminal-keep", FLAG_LONG, CFG(terminal_keep_s), "seconds an unattached WS /terminal session waits for its client before it is hung up (default 300)" },
-    { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mount /proc /sys /dev /tmp /run, lo up" },
+    { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mounts, lo up, PATH; power off at exit" },
     { "hostname", FLAG_STR, CFG(hostname), "set the hostname at start" },
     /* webhooks (issue 16) */
     { "ca-file", FLAG_STR, CFG(ca_file), "CA bundle for https callbacks (default /etc/ssl/certs/ca-certificates.crt)" },
@@ -71,6 +74,12 @@ static const struct flag flags[] = {
     { "python-sessions", FLAG_LONG, CFG(python_sessions), "Python sessions alive at once (default 8, at most 64)" },
     { "python-idle", FLAG_LONG, CFG(python_idle_s), "seconds an unused Python session lives (default 1800)" },
     { "files-root", FLAG_STR, CFG(files_root), "confine the file endpoints beneath this directory" },
+    /* VM init and process control (issues 17, 18) */
+    { "modules", FLAG_STR, CFG(modules), "load the kernel modules listed in FILE, in order" },
+    { "net", FLAG_STR, CFG(net), "configure IFACE=ADDR/PREFIX[,gw=GW][,mtu=N] (IPv4)" },
+    { "dns", FLAG_STR, CFG(dns), "write /etc/resolv.conf naming this nameserver IP" },
+    { "no-cgroups", FLAG_BOOL, CFG(no_cgroups), "process groups only, even where cgroup v2 is usable" },
+    { "default-user", FLAG_STR, CFG(default_user), "run processes as this user (name or uid) unless a request names one" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -549,6 +558,37 @@ static int cmd_token(int argc, char **argv)
     return 0;
 }
 
+/* --net and --dns are checked before anything is changed: a typo is a usage error. */
+static int config_check(struct config *cfg, struct initnet *net)
+{
+    struct in_addr ip;
+    if (cfg->net && initnet_parse(cfg->net, net) < 0) {
+        fprintf(stderr, "sandbox-agent: --net wants IFACE=ADDR/PREFIX[,gw=GW][,mtu=N], got '%s'\n",
+                cfg->net);
+        return -1;
+    }
+    if (cfg->dns && inet_pton(AF_INET, cfg->dns, &ip) != 1 &&
+        inet_pton(AF_INET6, cfg->dns, &ip) != 1) {
+        fprintf(stderr, "sandbox-agent: --dns wants an IP address, got '%s'\n", cfg->dns);
+        return -1;
+    }
+    return 0;
+}
+
+/* The system steps, each logged: mounts and the rest of --init, modules, network, DNS. */
+static void system_up(const struct config *cfg, const struct initnet *net)
+{
+    if (cfg->init_mode || cfg->hostname)
+        init_system(cfg->init_mode, cfg->hostname, init_report, NULL);
+    if (cfg->modules)
+        init_modules(cfg->modules, init_report, NULL);
+    if (cfg->net)
+        initnet_configure(net, LIMIT_NET_WAIT_MS, init_report, NULL);
+    if (cfg->dns)
+        init_dns(cfg->dns, init_report, NULL);
+    log_flush();
+}
+
 /* What the request handlers may see of the agent (api.h): copies of the settings, and
  * read-only pointers to what changes while running. */
 static void api_ctx_fill(struct agent *a)
@@ -573,6 +613,7 @@ static void api_ctx_fill(struct agent *a)
     c->start_wall_ms = a->start_wall_ms;
     c->start_mono_us = a->start_mono_us;
     c->stopping = &a->stopping;
+    c->default_user = a->cfg.default_user;
 }
 
 static void hook_settled(const struct proc *p, const struct hook_state *st)
@@ -605,30 +646,53 @@ static void hooks_init(struct agent *a)
 
 /* ---- main: a checklist ---- */
 
+/* A VM's init that returns panics the kernel: whatever ends the agent (a stop, or a setup
+ * error already on the console), the machine powers off instead. */
+static void poweroff_at_exit(void)
+{
+    if (!init_is_vm())
+        return;
+    log_line("level=info event=poweroff");
+    log_flush();
+    init_poweroff();
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "token"))
         return cmd_token(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "exec-as"))   /* a run with `user` on its way (runas.h) */
+        return runas_exec_main(argc - 1, argv + 1);
 
     static struct agent a;
+    struct initnet net;
     config_defaults(&a.cfg);
     if (config_env(&a.cfg) < 0)
         return 2;
     int rc = config_flags(&a.cfg, argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;
+    if (a.cfg.init_mode)
+        atexit(poweroff_at_exit);
     if (log_set_format(a.cfg.log_format) < 0) {
         fprintf(stderr, "sandbox-agent: --log-format wants logfmt or json\n");
         return 2;
     }
-    if (a.cfg.init_mode || a.cfg.hostname) {
-        init_system(a.cfg.init_mode, a.cfg.hostname, init_report, NULL);
-        log_flush();
-    }
+    if (config_check(&a.cfg, &net) < 0)
+        return 2;
     /* early: the kernel drops a signal sent to a namespace's init while it is unblocked at
      * SIG_DFL, but never a blocked one (sig_ignored()), so blocking alone makes SIGTERM
-     * from inside the namespace and from the host arrive at the signalfd; no handlers */
+     * from inside the namespace and from the host arrive at the signalfd; no handlers.
+     * Before the system steps, so a stop asked for while --net waits is kept. */
     int sfd = signals_block();
+    system_up(&a.cfg, &net);
+    char why[200];   /* process control: a cgroup per record where cgroup v2 is writable */
+    if (a.cfg.no_cgroups)
+        snprintf(why, sizeof why, "--no-cgroups");
+    if (!a.cfg.no_cgroups && cgroup_init(why, sizeof why))
+        log_line("level=info event=process_control mode=cgroup2");
+    else
+        log_line("level=info event=process_control mode=process_groups reason=\"%s\"", why);
 
     int have = load_secret(a.cfg.secret_file, &a.keys.key);
     if (have < 0)
@@ -677,7 +741,5 @@ int main(int argc, char **argv)
     log_line("level=info event=start version=%s listen=%s pid=%d auth=%s", AGENT_VERSION,
              a.listen_addr, (int)getpid(), a.cfg.no_auth ? "none" : "jwt");
     run_loop(&a);
-    if (a.cfg.init_mode)
-        init_poweroff();
     return 0;
 }

@@ -33,6 +33,11 @@ struct config {
     long python_sessions;      /* Python interpreters alive at once (pysession.h) */
     long python_idle_s;        /* an unused Python session ends after this long */
     const char *files_root;    /* --files-root: file endpoints confined beneath it */
+    const char *modules;       /* --modules: a file listing kernel modules to load; NULL: none */
+    const char *net;           /* --net IFACE=ADDR/PREFIX[,gw=GW][,mtu=N]; NULL: none */
+    const char *dns;           /* --dns: nameserver for /etc/resolv.conf; NULL: left alone */
+    int no_cgroups;            /* --no-cgroups: process groups only (cgroup.h) */
+    const char *default_user;  /* --default-user: runs without `user` run as it; NULL: root */
 };
 
 struct agent {

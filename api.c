@@ -14,6 +14,7 @@
 #include "api_term.h"
 #include "api_terminal.h"
 #include "api_watch.h"
+#include "cgroup.h"
 #include "envset.h"
 #include "hook.h"
 #include "idem.h"
@@ -524,6 +525,8 @@ static int h_info(const struct api_ctx *c, struct server_request *req, struct se
     json_put_int(b, (util_mono_us() - c->start_mono_us) / 1000000);
     json_put_key(b, "auth");
     json_put_cstr(b, c->no_auth ? "none" : "jwt-hs256");
+    json_put_key(b, "process_control");   /* cgroup.h: kill, limits, OOM reason per record */
+    json_put_cstr(b, cgroup_enabled() ? "cgroup2" : "process_groups");
     info_operator(c, b);
     info_webhooks(b);
     json_put_key(b, "idempotency_keys");   /* remembered now (idem.h) */

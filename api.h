@@ -31,6 +31,7 @@ struct api_ctx {
     int64_t start_wall_ms;          /* when the agent started (wall clock) */
     int64_t start_mono_us;          /* the same, monotonic */
     const int *stopping;            /* nonzero once SIGTERM/SIGINT began the shutdown */
+    const char *default_user;       /* process control: runs without `user` run as it; NULL */
 };
 
 /* A route handler: answers rep (status + body), or returns SERVER_PARKED to answer later

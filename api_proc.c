@@ -20,6 +20,7 @@
 #include "limits.h"
 #include "proc.h"
 #include "utf8.h"
+#include "runas.h"
 #include "util.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -54,6 +55,8 @@ struct run_req {
     const char *cwd;              /* working_dir = workdir = cwd */
     struct decode_map env;
     const char *name;
+    struct cgroup_limits limits;  /* process control: limits {memory_bytes, pids, cpu_percent} */
+    const char *user;             /* process control: a name or a uid */
     struct {                      /* webhooks (issue 16): used on the background routes */
         const char *url;
         struct decode_map headers;
@@ -65,6 +68,16 @@ struct run_req {
 };
 
 #define RUN(x) offsetof(struct run_req, x)
+#define LIM(x) offsetof(struct cgroup_limits, x)
+/* process control (issue 18): 0 = no limit */
+static const struct decode_field limits_fields[] = {
+    { "memory_bytes", { "memoryBytes" }, .type = DECODE_INT, .off = LIM(memory_bytes),
+      .min = LIMIT_MEMORY_MIN, .max = INT64_MAX / 2 },
+    { "pids", .type = DECODE_INT, .off = LIM(pids), .min = 1, .max = 4194304 },
+    { "cpu_percent", { "cpuPercent" }, .type = DECODE_INT, .off = LIM(cpu_percent), .min = 1,
+      .max = 100000 },
+};
+static const struct decode_table limits_table = DECODE_TABLE(limits_fields);
 /* the fields both kinds share, after their own (first error met is the one answered, in
  * this order, as before the tables) */
 #define RUN_COMMON                                                                           \
@@ -78,6 +91,8 @@ struct run_req {
     { "pty", .type = DECODE_BOOL, .off = RUN(pty) },                                         \
     { "cols", .type = DECODE_INT, .off = RUN(cols), .min = 1, .max = 65535 },                \
     { "rows", .type = DECODE_INT, .off = RUN(rows), .min = 1, .max = 65535 },                \
+    { "limits", .type = DECODE_OBJECT, .off = RUN(limits), .sub = &limits_table },           \
+    { "user", .type = DECODE_SCALAR, .off = RUN(user) },                                     \
     RUN_CALLBACK
 /* webhooks (issue 16): callback_url, callback_headers, callback_signature_secret */
 #define RUN_CALLBACK                                                                         \
@@ -122,6 +137,8 @@ struct run {
     size_t stdin_len;
     int pty;
     unsigned cols, rows;
+    struct cgroup_limits limits;   /* process control; all 0: none */
+    char *user;                    /* process control: name or uid; NULL: the agent's */
 };
 
 /* One failed check: what to answer. */
@@ -162,6 +179,35 @@ static int check_cwd(struct decode_arena *ar, const char *dir, const char *workd
         return fail(f, 400, "DIRECTORY_NOT_FOUND", "working directory is not a directory: %s",
                     dir);
     r->cwd = dir;
+    return 0;
+}
+
+/* limits (process control): a limit whose cgroup controller the agent lacks is a 400 (it
+ * then runs every process in a process group only, as /info says), never silently ignored;
+ * user: a name or a uid, looked up when the run is prepared. */
+static int check_limits(const struct run_req *q, struct run *r, struct fail *f)
+{
+    static const struct {
+        const char *key, *controller;
+        size_t off;
+    } fields[] = {
+        { "memory_bytes", "memory", offsetof(struct cgroup_limits, memory_bytes) },
+        { "pids", "pids", offsetof(struct cgroup_limits, pids) },
+        { "cpu_percent", "cpu", offsetof(struct cgroup_limits, cpu_percent) },
+    };
+    r->limits = q->limits;
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        char msg[200];
+        if (*(const int64_t *)((const char *)&q->limits + fields[k].off) == 0 ||
+            cgroup_has(fields[k].controller))
+            continue;
+        snprintf(msg, sizeof msg, "'limits.%s' needs cgroup v2 with the %s controller, "
+                 "which this agent does not have (see process_control in /info)",
+                 fields[k].key, fields[k].controller);
+        return fail(f, 400, "INVALID_REQUEST", "%s", msg);
+    }
+    if (q->user && (!*q->user || strlen(q->user) >= RUNAS_NAME_MAX))
+        return fail(f, 400, "INVALID_REQUEST", "'%s' must be a user name or a uid", "user");
     return 0;
 }
 
@@ -213,6 +259,9 @@ static int check_run(struct decode_arena *ar, const struct run_req *q, int is_co
     r->pty = q->pty == 1;
     r->cols = (unsigned)q->cols;
     r->rows = (unsigned)q->rows;
+    r->user = (char *)q->user;
+    if (check_limits(q, r, f) < 0)
+        return -1;
     return check_cwd(ar, q->cwd, workdir, r, f);
 }
 
@@ -322,6 +371,98 @@ static char *write_code(struct decode_arena *ar, const struct run *r, struct fai
     return path;
 }
 
+/* Can u search (enter) every directory on the way to dir? Root can. */
+static int user_can_enter(const char *dir, const struct runas_user *u)
+{
+    char path[4096];
+    if (u->uid == 0)
+        return 1;
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *slash = path;; slash++) {
+        char keep = 0;
+        slash = strchr(slash, '/');
+        if (slash && slash != path) {
+            keep = *slash;
+            *slash = 0;
+        }
+        struct stat st;
+        mode_t need = S_IXOTH;
+        if (stat(slash == path ? "/" : path, &st) < 0)
+            return 0;
+        if (st.st_uid == u->uid)
+            need = S_IXUSR;
+        else
+            for (int i = 0; i < u->ngroups; i++)
+                if (st.st_gid == u->groups[i])
+                    need = S_IXGRP;
+        if (!(st.st_mode & need))
+            return 0;
+        if (!slash)
+            return 1;
+        if (keep)
+            *slash = keep;
+    }
+}
+
+/* user (process control): the run goes through the exec shim (runas.h) that becomes the
+ * user before it execs the program; HOME, USER and LOGNAME are the user's; a code file is
+ * handed to the user. Everything is checked here, so the answer is a 400, not a failed run. */
+static int apply_user(struct decode_arena *ar, const struct run *r, struct proc_spec *sp,
+                      struct fail *f)
+{
+    struct runas_user u;
+    char *uid = decode_take(ar, 16), *gid = decode_take(ar, 16);
+    char *groups = decode_take(ar, RUNAS_GROUPS_MAX * 11 + 1);
+    char *vars = decode_take(ar, 3 * (RUNAS_HOME_MAX + 16));
+    size_t n = 0, nenv = 0;
+    while (sp->argv[n])
+        n++;
+    while (sp->envp[nenv])
+        nenv++;
+    char **argv = decode_take(ar, (n + 8) * sizeof *argv);
+    char **env = decode_take(ar, (nenv + 4) * sizeof *env);
+    if (!uid || !gid || !groups || !vars || !argv || !env)
+        return fail(f, 500, "INTERNAL_ERROR", "%s", "out of memory");
+    if (runas_lookup(r->user, &u) < 0)
+        return fail(f, 400, "INVALID_REQUEST", "no such user: %s", r->user);
+    if (!user_can_enter(sp->cwd, &u)) {
+        fail(f, 400, "PERMISSION_DENIED", "%s", "");
+        snprintf(f->msg, sizeof f->msg, "user %s cannot enter the working directory %s",
+                 u.name, sp->cwd);
+        return -1;
+    }
+    if (sp->code_path && chown(sp->code_path, u.uid, u.gid) < 0)
+        return fail(f, 500, "INTERNAL_ERROR", "cannot hand the code file to the user: %s",
+                    strerror(errno));
+    snprintf(uid, 16, "%u", (unsigned)u.uid);
+    snprintf(gid, 16, "%u", (unsigned)u.gid);
+    groups[0] = 0;
+    for (int i = 0; i < u.ngroups; i++)
+        sprintf(groups + strlen(groups), "%s%u", i ? "," : "", (unsigned)u.groups[i]);
+    size_t k = 0;
+    argv[k++] = "sandbox-agent", argv[k++] = "exec-as", argv[k++] = uid, argv[k++] = gid;
+    argv[k++] = groups, argv[k++] = "--", argv[k++] = (char *)sp->path;
+    for (size_t i = 0; i < n; i++)
+        argv[k++] = sp->argv[i];
+    argv[k] = NULL;
+    k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(sp->envp[i], "HOME=", 5) && strncmp(sp->envp[i], "USER=", 5) &&
+            strncmp(sp->envp[i], "LOGNAME=", 8))
+            env[k++] = sp->envp[i];
+    int w = sprintf(vars, "HOME=%s", u.home) + 1;
+    env[k++] = vars;
+    env[k++] = vars + w;
+    w += sprintf(vars + w, "USER=%s", u.name) + 1;
+    env[k++] = vars + w;
+    sprintf(vars + w, "LOGNAME=%s", u.name);
+    env[k] = NULL;
+    sp->path = "/proc/self/exe";   /* the agent itself, as the shim */
+    sp->argv = argv;
+    sp->envp = env;
+    return 0;
+}
+
 /* Turns a decoded run into a proc_spec: argv, environment, resolved program. */
 static int prepare(struct decode_arena *ar, struct run *r, struct proc_spec *sp, struct fail *f)
 {
@@ -341,6 +482,7 @@ static int prepare(struct decode_arena *ar, struct run *r, struct proc_spec *sp,
     sp->pty = r->pty;
     sp->cols = (unsigned short)r->cols;
     sp->rows = (unsigned short)r->rows;
+    sp->limits = &r->limits;
     if (!r->lang && !r->args) {
         argv[0] = "/bin/sh", argv[1] = "-c", argv[2] = (char *)r->command, argv[3] = NULL;
         sp->path = "/bin/sh";
@@ -508,7 +650,7 @@ static const char *status_name(const struct proc *p)
 static const char *reason_name(enum proc_reason r)
 {
     static const char *const names[] = { NULL, "exit", "signal", "timeout", "killed",
-                                         "spawn_error" };
+                                         "spawn_error", "oom" };
     return names[r];
 }
 
@@ -579,6 +721,27 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     put_time(b, "completed_at", done ? p->finished_ms : 0);
     json_put_key(b, "execution_time");
     json_put_num(b, proc_runtime(p), 3);
+    if (done && p->have_usage) {   /* process control: wait4's account of the run */
+        json_put_key(b, "resources");
+        buf_putc(b, '{');
+        json_put_key(b, "user_cpu_s");
+        json_put_num(b, p->user_cpu_s, 3);
+        json_put_key(b, "system_cpu_s");
+        json_put_num(b, p->system_cpu_s, 3);
+        json_put_key(b, "max_rss_kb");
+        json_put_int(b, p->max_rss_kb);
+        buf_putc(b, '}');
+    }
+    if (p->cg_name[0]) {   /* process control: the record has (had) its own cgroup */
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", cgroup_records_path(), p->cg_name);
+        json_put_key(b, "cgroup");
+        json_put_cstr(b, path);
+    }
+    if (p->memory_peak_bytes >= 0) {
+        json_put_key(b, "memory_peak_bytes");
+        json_put_int(b, p->memory_peak_bytes);
+    }
     if (with_output) {
         json_put_key(b, "stdout");
         put_ring(b, p, &p->out);
@@ -673,7 +836,7 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
     struct proc *p = NULL;
     struct run_req q;
     struct run r;
-    struct proc_spec sp;
+    struct proc_spec sp = { 0 };
     struct hook *hook = NULL;
     int64_t dflt_ms = (sync ? LIMIT_TIMEOUT_SYNC_S : callback == 2 ? LIMIT_TIMEOUT_ASYNC_S
                                                                    : LIMIT_TIMEOUT_BG_S) * 1000;
@@ -687,10 +850,14 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
         answer_fail(req, rep, &f);
         goto done;
     }
+    if (!r.user && c->default_user)   /* --default-user */
+        r.user = (char *)c->default_user;
     /* the callback is checked before the code file is written or anything starts */
     if (callback && check_callback(req, rep, &q, callback == 2, &hook) < 0)
         goto done;
-    if (prepare(&ar, &r, &sp, &f) < 0) {
+    if (prepare(&ar, &r, &sp, &f) < 0 || (r.user && apply_user(&ar, &r, &sp, &f) < 0)) {
+        if (r.user && sp.code_path)   /* apply_user refused after the file was written */
+            unlink(sp.code_path);
         answer_fail(req, rep, &f);
         goto done;
     }

@@ -152,5 +152,17 @@
 #define LIMIT_TERM_KEEP_S      300          /* an unattached session waits this long for its
                                              * client (--terminal-keep), then is hung up */
 #define LIMIT_TERM_CHUNK       65536        /* output bytes per terminal message */
+/* VM init (--modules, --net) */
+#define LIMIT_MODULES_LIST_BYTES (64u << 10) /* --modules FILE; a VM's NIC chain is ~250 bytes */
+#define LIMIT_NET_WAIT_MS      10000        /* --net waits this long for its interface: a NIC
+                                             * driver may register it after its module loads */
+
+/* Process control (cgroup.c) */
+#define LIMIT_CGROUP_LINGER    256          /* records' cgroups kept for removal while processes
+                                             * they left behind run; past it they just stay */
+#define LIMIT_MEMORY_MIN       (1u << 20)   /* memory_bytes below this would OOM at exec */
+#define LIMIT_CGROUP_RETRY_MS  1000         /* a busy cgroup's removal is retried this often */
+#define LIMIT_CGROUP_SPARES    2            /* cgroups made ahead of time: a burst of starts
+                                             * past it makes them on the request's path */
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -397,6 +398,55 @@ static int pty_open(unsigned short cols, unsigned short rows, char *slave, size_
     return m;
 }
 
+/* Process control: the child is born in the record's own cgroup (the agent steps into it
+ * around the spawn: posix_spawn offers no CLONE_INTO_CGROUP). Without cgroup v2, or when
+ * creating one fails and no limits were asked for, the record has its process group only.
+ * Returns 0 or an errno for the spawn. */
+static int cgroup_spawn_enter(struct proc *p)
+{
+    const struct cgroup_limits *l = &p->limits;
+    int limited = l->memory_bytes || l->pids || l->cpu_percent;
+    if (!cgroup_enabled())
+        return limited ? ENOTSUP : 0;
+    p->cg_fd = cgroup_create(l, p->cg_name);
+    if (p->cg_fd >= 0 && cgroup_enter(p->cg_fd) == 0)
+        return 0;
+    int e = errno;
+    if (p->cg_fd >= 0)
+        cgroup_remove(p->cg_fd, p->cg_name);
+    p->cg_fd = -1;
+    p->cg_name[0] = 0;
+    return limited ? e : 0;
+}
+
+static void cgroup_spawn_leave(struct proc *p, int rc)
+{
+    if (p->cg_fd < 0)
+        return;
+    cgroup_leave(p->cg_fd, &p->limits);
+    if (rc != 0) {
+        cgroup_remove(p->cg_fd, p->cg_name);
+        p->cg_fd = -1;
+        p->cg_name[0] = 0;
+    }
+}
+
+/* The end of the record's cgroup: why it ended (OOM), its memory peak, then removal (kept
+ * for a later try while processes it left behind still run). */
+static void cgroup_finish(struct proc *p)
+{
+    if (p->cg_fd < 0)
+        return;
+    if (cgroup_oom_killed(p->cg_fd) && p->reason != PROC_R_TIMEOUT && p->reason != PROC_R_KILLED) {
+        p->reason = PROC_R_OOM;
+        if (p->exit_code == 0)
+            p->exit_code = 128 + SIGKILL;
+    }
+    p->memory_peak_bytes = cgroup_memory_peak(p->cg_fd);
+    cgroup_remove(p->cg_fd, p->cg_name);   /* cg_name stays: the record tells where it ran */
+    p->cg_fd = -1;
+}
+
 /* Child side per the libuv protocol, done by posix_spawn (musl: CLONE_VFORK and an
  * internal error pipe, so exec failure is returned here before we answer): own session
  * and process group, default dispositions, empty mask, stdin /dev/null (or a pipe),
@@ -449,7 +499,10 @@ static int spawn_child(struct proc *p)
                                         POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    rc = posix_spawn(&p->pid, s->path, &fa, &attr, s->argv, s->envp);
+    rc = cgroup_spawn_enter(p);
+    if (rc == 0)
+        rc = posix_spawn(&p->pid, s->path, &fa, &attr, s->argv, s->envp);
+    cgroup_spawn_leave(p, rc);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (p->pty) {
@@ -667,6 +720,10 @@ struct proc *proc_create(const struct proc_spec *spec)
     p->created_ms = util_wall_ms();
     p->out_fd = p->err_fd = p->in_fd = -1;
     p->live_idx = -1;
+    p->cg_fd = -1;
+    p->memory_peak_bytes = -1;
+    if (spec->limits)
+        p->limits = *spec->limits;
     p->state = PROC_QUEUED;
     p->pty = spec->pty;
     p->cols = spec->cols ? spec->cols : LIMIT_PTY_COLS_DEFAULT;
@@ -758,6 +815,8 @@ int proc_kill(struct proc *p, int sig)
     }
     if (!p->reaped)
         killpg(p->pid, sig);
+    if (sig == SIGKILL && p->cg_fd >= 0)
+        cgroup_kill(p->cg_fd);
     if (!proc_signal_is_kill(sig))
         return 0;
     if (p->killing != PROC_R_TIMEOUT)
@@ -797,6 +856,7 @@ static void proc_exited(struct proc *p, int status)
         if (p->killing == PROC_R_TIMEOUT)
             p->exit_code = 124;
     }
+    cgroup_finish(p);
     proc_finish(p);
 }
 
@@ -822,15 +882,24 @@ void proc_reap(void)
                 p = live[i];
                 break;
             }
-        if (p && p->killing)
+        if (p && p->killing) {
             killpg(pid, SIGKILL);
+            if (p->cg_fd >= 0)   /* setsid children too: nothing in it escapes */
+                cgroup_kill(p->cg_fd);
+        }
         int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        struct rusage ru;
+        while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
             ;   /* it has exited: this does not block */
-        if (p)
+        if (p) {
+            p->have_usage = 1;
+            p->user_cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+            p->system_cpu_s = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+            p->max_rss_kb = ru.ru_maxrss;
             proc_exited(p, status);
-        else if (!claimer || !claimer(pid, status))
+        } else if (!claimer || !claimer(pid, status)) {
             counts.orphans_reaped++;
+        }
     }
     start_queued();
     evict();
@@ -855,6 +924,8 @@ int64_t proc_tick(int64_t now)
                 p->deadline_us = now + lim.grace_us;
             } else {             /* grace over */
                 killpg(p->pid, SIGKILL);
+                if (p->cg_fd >= 0)
+                    cgroup_kill(p->cg_fd);
                 p->deadline_us = 0;
                 continue;
             }
@@ -862,6 +933,9 @@ int64_t proc_tick(int64_t now)
         if (next < 0 || p->deadline_us < next)
             next = p->deadline_us;
     }
+    int64_t cg = cgroup_idle(now);   /* cgroup upkeep, one step per loop round */
+    if (cg >= 0 && (next < 0 || cg < next))
+        next = cg;
     return next;
 }
 

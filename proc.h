@@ -8,11 +8,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
+
 enum proc_state { PROC_QUEUED, PROC_RUNNING, PROC_FINISHED };
 
 /* Why a finished process ended. */
 enum proc_reason { PROC_R_NONE, PROC_R_EXIT, PROC_R_SIGNAL, PROC_R_TIMEOUT, PROC_R_KILLED,
-                   PROC_R_SPAWN_ERROR };
+                   PROC_R_SPAWN_ERROR, PROC_R_OOM };
 
 /* The last bytes of one output stream: a ring that grows up to the output limit. */
 struct proc_ring {
@@ -76,6 +78,15 @@ struct proc {
     char *inq;                /* pending stdin bytes: inq[inq_off .. + stdin_pending) */
     size_t inq_off, inq_cap;
     char in_last;             /* the last byte queued: a terminal's EOF needs a line start */
+    /* process control (cgroup.h): the record's own cgroup where cgroup v2 is usable */
+    struct cgroup_limits limits;   /* as asked; all 0: none */
+    int cg_fd;                     /* -1: none (process group only) */
+    char cg_name[CGROUP_NAME_MAX]; /* its name under <agent's cgroup>/sandbox-agent; "": none */
+    int64_t memory_peak_bytes;     /* memory.peak at the end; -1: unknown */
+    /* what the process and its waited-for descendants used (wait4), once reaped */
+    int have_usage;
+    double user_cpu_s, system_cpu_s;
+    long max_rss_kb;
 };
 
 /* What to run. Everything is copied by proc_create; code_path is taken over (unlinked when
@@ -101,6 +112,7 @@ struct proc_spec {
      * stdin (a pipe or text as above, or none) goes to the terminal. */
     int pty;
     unsigned short cols, rows;
+    const struct cgroup_limits *limits;   /* NULL: none (cgroup_create checks support) */
 };
 
 enum proc_stdin { PROC_STDIN_NULL, PROC_STDIN_PIPE, PROC_STDIN_TEXT };
@@ -125,7 +137,8 @@ struct proc *proc_first(void);
 struct proc *proc_next(const struct proc *p);
 struct proc *proc_find(const char *id, size_t len);
 
-/* Signals the process group. A terminating sig (TERM, INT, QUIT, KILL) marks the record
+/* Signals the process group (SIGKILL also reaches the whole cgroup where the record has
+ * one). A terminating sig (TERM, INT, QUIT, KILL) marks the record
  * killed and is followed by SIGKILL after the grace period; any other is delivered once and
  * changes nothing on the record. A queued record is dequeued by a terminating sig (it ends
  * killed with exit_code -1: it never ran). Returns 0 signalled, 1 dequeued, -1 already

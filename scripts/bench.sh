@@ -18,7 +18,7 @@ musl-gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static bench/spawn_an
 srcs=$(ls ./*.c 2>/dev/null || true)   # SRCS in the Makefile: every top-level *.c
 prof=build/sandbox-agent-prof
 # shellcheck disable=SC2086
-if ! musl-gcc -std=c11 -D_GNU_SOURCE -g -Os -fno-omit-frame-pointer -iquote . \
+if ! musl-gcc -std=c11 -D_GNU_SOURCE -g -Os -fno-omit-frame-pointer -iquote . -isystem build/kheaders \
         -Ibuild/bearssl/src/inc -DAGENT_VERSION='"bench"' -DAGENT_BUILD='"prof"' -static \
         $srcs build/bearssl/src/build/libbearssl.a -o "$prof" -lm 2>/dev/null; then
     echo "bench: the -g build failed; no profile this run" >&2
@@ -42,6 +42,7 @@ part hooks env BENCH_OUT="$out" /usr/bin/python3 bench/hooks.py build/bench/sand
 part ipython env BENCH_OUT="$out" /usr/bin/python3 bench/ipython.py build/bench/sandbox-agent # issue 19
 part files env BENCH_OUT="$out" bench/files.sh build/bench/sandbox-agent                      # issue 13
 part term env BENCH_OUT="$out" /usr/bin/python3 bench/term.py build/bench/sandbox-agent       # issue 15: keystroke echo, RSS per terminal
+part vm env BENCH_OUT="$out" /usr/bin/python3 bench/vm.py build/bench/sandbox-agent          # issue 17/18
 BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
 if [ "${PUBLISH:-0}" = 1 ]; then

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what the build and tests need, from Debian's archive only.
 # Idempotent and quick: apt is touched only when something is missing.
-# Usage: scripts/deps.sh [build|test|bench|image]   (default: build)
+# Usage: scripts/deps.sh [build|test|bench|image|vm]   (default: build)
 set -eu
 
 need_build="musl-tools dpkg-dev make"
@@ -12,14 +12,16 @@ need_test="$need_test python3-websockets"   # live streams (issue 14): a real We
 need_bench="wrk nginx-light hyperfine bc tini linux-perf"
 need_image="podman runc busybox-static"
 need_test="$need_test openssl ca-certificates"   # webhooks: test CAs made at test time; the default --ca-file
+need_vm="qemu-system-x86 busybox-static cpio"   # make vm, the VM tests (test_vm.py)
 
 pkgs=$need_build
 case "${1:-build}" in
   build) ;;
-  test)  pkgs="$pkgs $need_test $need_image" ;;   # the container tests
-  bench) pkgs="$pkgs $need_test $need_bench $need_image" ;;
+  test)  pkgs="$pkgs $need_test $need_image $need_vm" ;;   # the container and VM tests
+  vm)    pkgs="$pkgs $need_vm" ;;
+  bench) pkgs="$pkgs $need_test $need_bench $need_image $need_vm" ;;
   image) pkgs="$pkgs $need_image" ;;
-  all)   pkgs="$pkgs $need_test $need_bench $need_image" ;;
+  all)   pkgs="$pkgs $need_test $need_bench $need_image $need_vm" ;;
   *) echo "deps.sh: unknown set '$1'" >&2; exit 2 ;;
 esac
 

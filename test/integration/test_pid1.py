@@ -391,8 +391,8 @@ def test_init_mode_brings_up_a_bare_root(ns_agent, tmp_path):
     a = ns_agent("--init", "--hostname", "sandbox-test", prefix=prefix,
                  argv0="/bin/sandbox-agent", workdir="/workspace", listen="127.0.0.1:7777")
     log = a.log()
-    for step in ("mount /proc", "mount /sys", "mount /dev", "mount /dev/pts", "mount /tmp",
-                 "mount /run", "lo up", "hostname"):
+    for step in ("mount /proc", "mount /sys", "mount /dev", "mount /dev/pts", "mount /dev/shm",
+                 "mount /tmp", "mount /run", "mount /sys/fs/cgroup", "lo up", "hostname"):
         assert f'event=init step="{step}" result=done' in log, (step, log)
     # reachable at all proves lo is up in the new network namespace
     r = nsenter_request(a, "POST", "/commands/run", {
@@ -402,7 +402,8 @@ def test_init_mode_brings_up_a_bare_root(ns_agent, tmp_path):
     mounts = {l.split()[1]: l.split()[2] for l in r["stdout"].splitlines()
               if len(l.split()) == 6 and l.endswith(" 0 0")}
     assert mounts == {"/proc": "proc", "/sys": "sysfs", "/dev": "devtmpfs", "/dev/pts": "devpts",
-                      "/tmp": "tmpfs", "/run": "tmpfs"}, r["stdout"]
+                      "/dev/shm": "tmpfs", "/tmp": "tmpfs", "/run": "tmpfs",
+                      "/sys/fs/cgroup": "cgroup2"}, r["stdout"]
     assert "\nsandbox-test\n" in r["stdout"]
     assert "0x9" in r["stdout"] or "0x1009" in r["stdout"]   # IFF_UP | IFF_LOOPBACK
     assert "drwxrwxrwt" in r["stdout"]

@@ -1,0 +1,2 @@
+FUZZ += initnet
+fuzz_initnet_SRCS := initnet.c util.c

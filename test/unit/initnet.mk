@@ -1,0 +1,2 @@
+UNITS += initnet
+unit_initnet_SRCS := initnet.c util.c

@@ -1,0 +1,2 @@
+UNITS += runas
+unit_runas_SRCS := runas.c
