@@ -533,8 +533,10 @@ def test_watch_overflow_is_reported_and_the_watch_goes_on(agent, tmp_path):
     overflows, the client gets one OVERFLOW error and then changes again."""
     d = tmp_path / "w5"
     d.mkdir()
-    s = agent.connect(120)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # before connect: the window
+    s.settimeout(120)
+    s.connect(("127.0.0.1", agent.port))
     s.sendall(f"GET /files/watch?path={d} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {agent.token()}\r\n\r\n".encode())
     buf = b""
     while b"event: watching" not in buf:
