@@ -34,6 +34,7 @@ mkdir -p "$out"
 uptime >&2
 BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
+/usr/bin/python3 bench/streams.py build/bench/sandbox-agent "$out" || echo "bench: streams failed" >&2   # live streams (issue 14)
 if [ "${PUBLISH:-0}" = 1 ]; then
     for f in results.md results.json ratios.svg footprint.svg container.md; do
         if [ -e "$out/$f" ]; then cp "$out/$f" bench/; fi
