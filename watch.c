@@ -13,6 +13,13 @@
 #include <unistd.h>
 
 #include "limits.h"
+
+#ifndef PATH_MAX   /* glibc's <limits.h> (the debug build) reaches ours by include_next */
+#define PATH_MAX 4096
+#endif
+#ifndef NAME_MAX
+#define NAME_MAX 255
+#endif
 #include "loop.h"
 
 #define RAW_BYTES 4096    /* one read of raw events; the kernel queue holds the rest */
