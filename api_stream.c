@@ -43,6 +43,7 @@ struct reader {
     int64_t next_at;           /* K_SDK: no frame before this (LIMIT_SDK_GAP_MS spacing) */
     int64_t first_by;          /* K_SDK: the execute message is due by then */
     int result_sent;           /* K_SDK: result sent, complete next */
+    int completes;             /* K_SDK: complete sent this many times */
     struct timer timer;
     struct reader *prev, *next;
 };
@@ -232,14 +233,28 @@ static size_t utf8_whole(const char *p1, size_t n1, const char *p2, size_t n)
 #undef AT
 }
 
+/* K_SDK's last message. The SDK waits for "complete" forever when it loses it (several
+ * frames in one TCP read, e.g. when node stalls under load), and closes the socket once it
+ * has it: so complete is sent again every LIMIT_SDK_REPEAT_MS until the client closes, at
+ * most LIMIT_SDK_REPEATS times, then the server closes. Returns 1 (a message was sent). */
+static int sdk_complete(struct reader *r)
+{
+    send_sdk_final(r, "complete");
+    r->sdk = SDK_COMPLETE;
+    if (++r->completes >= LIMIT_SDK_REPEATS) {
+        r->closing = 1;
+        wsconn_close(r->w, WS_CLOSE_NORMAL, NULL);
+    }
+    return 1;
+}
+
 /* Sends the next message the reader is due, if any. Returns 1 when one was sent. */
 static int step(struct reader *r)
 {
+    if (r->gone && r->kind == K_SDK)
+        return sdk_complete(r);
     if (r->gone) {
-        if (r->kind == K_SDK)
-            send_sdk_final(r, "complete");
-        else
-            send_error(r, "PROCESS_NOT_FOUND", "the record was removed while streaming");
+        send_error(r, "PROCESS_NOT_FOUND", "the record was removed while streaming");
         r->closing = 1;
         wsconn_close(r->w, WS_CLOSE_NORMAL, NULL);
         return 1;
@@ -279,16 +294,14 @@ static int step(struct reader *r)
     }
     if (running)
         return 0;
-    if (r->kind == K_SDK) {
-        send_sdk_final(r, r->result_sent ? "complete" : "result");
-        if (!r->result_sent) {
-            r->result_sent = 1;
-            return 1;
-        }
-        r->sdk = SDK_COMPLETE;
-    } else {
-        send_exit(r);
+    if (r->kind == K_SDK && !r->result_sent) {
+        send_sdk_final(r, "result");
+        r->result_sent = 1;
+        return 1;
     }
+    if (r->kind == K_SDK)
+        return sdk_complete(r);
+    send_exit(r);
     r->closing = 1;
     wsconn_close(r->w, WS_CLOSE_NORMAL, NULL);
     return 1;
@@ -309,7 +322,8 @@ static void pump(struct reader *r)
         if (!step(r))
             return;
         if (r->kind == K_SDK) {
-            r->next_at = now + (int64_t)LIMIT_SDK_GAP_MS * 1000;
+            r->next_at = now + (int64_t)(r->sdk == SDK_COMPLETE ? LIMIT_SDK_REPEAT_MS
+                                                                 : LIMIT_SDK_GAP_MS) * 1000;
             if (!r->closing)
                 timer_arm(&r->timer, r->next_at);
             return;

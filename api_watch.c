@@ -10,6 +10,13 @@
 #include "decode.h"
 #include "json.h"
 #include "limits.h"
+
+#ifndef PATH_MAX   /* glibc's <limits.h> (the debug build) reaches ours by include_next */
+#define PATH_MAX 4096
+#endif
+#ifndef NAME_MAX
+#define NAME_MAX 255
+#endif
 #include "server.h"
 #include "util.h"
 #include "watch.h"

@@ -13,6 +13,13 @@
 #include <unistd.h>
 
 #include "limits.h"
+
+#ifndef PATH_MAX   /* glibc's <limits.h> (the debug build) reaches ours by include_next */
+#define PATH_MAX 4096
+#endif
+#ifndef NAME_MAX
+#define NAME_MAX 255
+#endif
 #include "loop.h"
 
 #define RAW_BYTES 4096    /* one read of raw events; the kernel queue holds the rest */
@@ -41,6 +48,7 @@ struct watch {
     enum watch_kind last_kind;
     uint64_t last_name;
     size_t pos, len;
+    size_t prepared;          /* pos + 1 of the raw event whose directory was added */
     char raw[RAW_BYTES] __attribute__((aligned(__alignof__(struct inotify_event))));
 };
 
@@ -216,12 +224,19 @@ static void taken(struct watch *w, const struct inotify_event *ie, const struct 
     w->last_wd = ie->wd;
     w->last_kind = ev->kind;
     w->last_name = name_hash(ie->len ? ie->name : "");
-    if (!w->recursive || !ev->is_dir || !ie->len)
-        return;
-    if (ie->mask & (IN_CREATE | IN_MOVED_TO))
-        add_tree(w, ev->path);
-    else if (ie->mask & IN_MOVED_FROM)
+    if (w->recursive && ev->is_dir && ie->len && (ie->mask & IN_MOVED_FROM))
         drop_tree(w, ev->path);
+}
+
+/* A directory appeared: watched before the event is offered, so a consumer that reacts to
+ * it (writes a file inside) is never quicker than the watch. Once per raw event. */
+static void prepare(struct watch *w, const struct inotify_event *ie, const struct watch_event *ev)
+{
+    if (!w->recursive || !ev->is_dir || !ie->len || !(ie->mask & (IN_CREATE | IN_MOVED_TO)) ||
+        w->prepared == w->pos + 1)
+        return;
+    w->prepared = w->pos + 1;
+    add_tree(w, ev->path);
 }
 
 static void watch_free(struct watch *w)
@@ -263,6 +278,7 @@ static void deliver(struct watch *w)
             if (n <= 0)
                 break;
             w->pos = 0;
+            w->prepared = 0;
             w->len = (size_t)n;
         }
         const struct inotify_event *ie = (const void *)(w->raw + w->pos);
@@ -273,6 +289,7 @@ static void deliver(struct watch *w)
             if (d && ie->wd != w->root_wd)
                 dir_drop(w, d);
         } else if (translate(w, ie, &ev)) {
+            prepare(w, ie, &ev);
             if (w->fn(w->ctx, &ev) < 0) {
                 pause_watch(w);
                 break;

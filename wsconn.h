@@ -22,7 +22,8 @@ struct wsconn;
 
 struct wsconn_ops {
     /* A whole message from the client (not in raw mode): WS_TEXT (valid UTF-8) or
-     * WS_BINARY; data valid during the call. May be NULL. */
+     * WS_BINARY; data valid during the call. May be NULL. Frames that came with the
+     * handshake are delivered from inside wsconn_start, before it returns: use w. */
     void (*message)(void *ctx, struct wsconn *w, int opcode, const char *data, size_t len);
     /* What was queued is written: the owner may send again. May be NULL. */
     void (*writable)(void *ctx, struct wsconn *w);

@@ -45,6 +45,7 @@ part term env BENCH_OUT="$out" /usr/bin/python3 bench/term.py build/bench/sandbo
 part vm env BENCH_OUT="$out" /usr/bin/python3 bench/vm.py build/bench/sandbox-agent          # issue 17/18
 BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
+/usr/bin/python3 bench/streams.py build/bench/sandbox-agent "$out" || echo "bench: streams failed" >&2   # live streams (issue 14)
 if [ "${PUBLISH:-0}" = 1 ]; then
     # every page a part wrote (results, charts, container.md, hooks.md, files.md...)
     for f in "$out"/*.md "$out"/*.json "$out"/*.svg; do
