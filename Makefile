@@ -97,6 +97,7 @@ run: $(BIN)
 
 test: $(BIN) $(UNITS:%=$(BUILD)/unit/test_%) $(ASAN_BIN) $(DEBUG_BIN) $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)
 	@scripts/deps.sh test
+	@scripts/sdk.sh
 	@FUZZ_TARGETS="$(FUZZ)" scripts/test.sh $(BIN) $(UNITS)
 
 fuzz: $(FUZZ:%=$(BUILD)/fuzz/fuzz_%)

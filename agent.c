@@ -54,6 +54,7 @@ static const struct flag flags[] = {
     { "output-limit", FLAG_BYTES, CFG(output_limit), "bytes kept per output stream (default 1M)" },
     { "output-budget", FLAG_BYTES, CFG(output_budget), "bytes kept over all records (default 256M)" },
     { "grace", FLAG_LONG, CFG(grace_s), "seconds between SIGTERM and SIGKILL (default 5)" },
+    { "terminal-keep", FLAG_LONG, CFG(terminal_keep_s), "seconds an unattached WS /terminal session waits for its client before it is hung up (default 300)" },
     { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mount /proc /sys /dev /tmp /run, lo up" },
     { "hostname", FLAG_STR, CFG(hostname), "set the hostname at start" },
 };
@@ -120,6 +121,7 @@ static void config_defaults(struct config *cfg)
         .output_limit = LIMIT_OUTPUT_BYTES,
         .output_budget = LIMIT_OUTPUT_BUDGET,
         .grace_s = LIMIT_GRACE_S,
+        .terminal_keep_s = LIMIT_TERM_KEEP_S,
     };
 }
 
@@ -544,6 +546,7 @@ static void api_ctx_fill(struct agent *a)
     c->output_limit = a->cfg.output_limit;
     c->output_budget = a->cfg.output_budget;
     c->grace_s = a->cfg.grace_s;
+    c->terminal_keep_s = a->cfg.terminal_keep_s;
     c->pid1 = a->pid1;
     c->start_wall_ms = a->start_wall_ms;
     c->start_mono_us = a->start_mono_us;
@@ -609,6 +612,7 @@ int main(int argc, char **argv)
     api_ops_init();
     log_init();
     api_ctx_fill(&a);
+    server_on_reply(api_on_reply);   /* Idempotency-Key answers (idem.h) */
     if (server_start(lfd, api_handle, &a.api) < 0 || loop_add(sfd, POLLIN, on_signal, &a) < 0) {
         fprintf(stderr, "sandbox-agent: setup failed: %s\n", strerror(errno));
         return 1;

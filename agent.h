@@ -22,6 +22,7 @@ struct config {
     long output_limit;         /* bytes kept per stream */
     long output_budget;        /* bytes kept over all records */
     long grace_s;
+    long terminal_keep_s;      /* WS /terminal: an unattached session is hung up after this */
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
 };

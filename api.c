@@ -8,7 +8,11 @@
 
 #include "api_ops.h"
 #include "api_proc.h"
+#include "api_stream.h"
+#include "api_term.h"
+#include "api_terminal.h"
 #include "envset.h"
+#include "idem.h"
 #include "limits.h"
 #include "secret.h"
 #include "util.h"
@@ -50,6 +54,14 @@ static const struct route routes[] = {
     { "GET", "/cache", api_cache_get, 0 },
     { "GET", "/cache/stats", api_cache_get, 0 },
     { "POST", "/cache/clear", api_cache_clear, 0 },
+    /* live streams (issue 14): WebSocket and SSE readers at their own offsets */
+    { "GET", "/execute/stream", api_execute_stream, 0 },
+    { "GET", "/execute/processes/{id}/stream", api_process_stream, 0 },
+    /* stdin and terminals (issue 15) */
+    { "POST", "/execute/processes/{id}/stdin", api_process_stdin, 0 },
+    { "POST", "/execute/processes/{id}/stdin/close", api_process_stdin_close, 0 },
+    { "POST", "/execute/processes/{id}/resize", api_process_resize, 0 },
+    { "GET", "/terminal", api_terminal, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -219,6 +231,62 @@ static int authorize(const struct api_ctx *c, struct server_request *req, struct
     return -1;
 }
 
+/* ---- Idempotency-Key (idem.h) ---- */
+
+/* A state-changing request with an Idempotency-Key: returns 1 when rep is already the
+ * answer (the first answer replayed, or an error), 0 when the request is to run. */
+static int idempotent(struct server_request *req, struct server_reply *rep)
+{
+    const struct http_header *h = http_find_header(req->http, "idempotency-key");
+    if (!h || method_is(req, "GET"))
+        return 0;
+    if (!idem_key_valid(h->value, h->value_len)) {
+        api_error(req, rep, 400, "INVALID_REQUEST",
+                  "Idempotency-Key must be 1 to 255 visible ASCII characters");
+        return 1;
+    }
+    const struct http_header *auth = http_find_header(req->http, "authorization");
+    struct idem_key k = {
+        auth ? auth->value : "", auth ? auth->value_len : 0, req->method, req->method_len,
+        req->path, req->path_len, h->value, h->value_len,
+    };
+    struct idem_answer a;
+    switch (idem_begin(&k, req->body, req->body_len, req->token, util_mono_us() / 1000, &a)) {
+    case IDEM_FIRST:
+        return 0;
+    case IDEM_REPLAY:
+        rep->status = a.status;
+        rep->content_type = a.content_type;
+        buf_append(&rep->headers, a.headers, a.headers_len);
+        buf_puts(&rep->headers, "Idempotent-Replayed: true\r\n");
+        buf_append(&rep->body, a.body, a.body_len);
+        req->note = "idempotent=replayed";
+        return 1;
+    case IDEM_PENDING:
+        api_error(req, rep, 409, "IDEMPOTENCY_CONFLICT",
+                  "a request with this Idempotency-Key is still running; its answer is "
+                  "replayed once it is sent (the process is in GET /execute/processes)");
+        return 1;
+    case IDEM_MISMATCH:
+        api_error(req, rep, 409, "IDEMPOTENCY_CONFLICT",
+                  "this Idempotency-Key was first used with a different request body");
+        return 1;
+    case IDEM_NOT_KEPT:
+        api_error(req, rep, 409, "IDEMPOTENCY_CONFLICT",
+                  "the first answer to this Idempotency-Key was too large to keep; nothing "
+                  "was run again (the process is in GET /execute/processes)");
+        return 1;
+    }
+    return 0;
+}
+
+void api_on_reply(uint64_t token, const struct server_reply *rep)
+{
+    struct idem_answer a = { rep->status, rep->content_type, rep->headers.data,
+                             rep->headers.len, rep->body.data, rep->body.len };
+    idem_answered(token, &a);
+}
+
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
 {
     const struct api_ctx *c = ctx;
@@ -260,6 +328,8 @@ int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
         return 0;
     }
     if (!found->public && authorize(c, req, rep) < 0)
+        return 0;
+    if (idempotent(req, rep))
         return 0;
     /* the route's pattern may have matched with a param; match again to get this one's */
     route_match(found->pattern, req->path, req->path_len, &param, &param_len);
@@ -402,6 +472,10 @@ static int h_info(const struct api_ctx *c, struct server_request *req, struct se
     json_put_key(b, "auth");
     json_put_cstr(b, c->no_auth ? "none" : "jwt-hs256");
     info_operator(c, b);
+    json_put_key(b, "idempotency_keys");   /* remembered now (idem.h) */
+    json_put_int(b, (int64_t)idem_keys());
+    json_put_key(b, "idempotency_bytes");
+    json_put_int(b, (int64_t)idem_bytes());
     json_put_key(b, "limits");
     buf_putc(b, '{');
     put_limit(b, "max_running", c->max_running);
@@ -418,6 +492,8 @@ static int h_info(const struct api_ctx *c, struct server_request *req, struct se
     put_limit(b, "max_env_vars", LIMIT_ENV_VARS);
     put_limit(b, "max_env_bytes", LIMIT_ENV_BYTES);
     put_limit(b, "max_token_bytes", LIMIT_TOKEN_BYTES);
+    put_limit(b, "max_idempotency_keys", LIMIT_IDEM_KEYS);
+    put_limit(b, "idempotency_ttl_seconds", LIMIT_IDEM_TTL_MS / 1000);
     buf_putc(b, '}');
     json_put_key(b, "endpoints");
     buf_putc(b, '[');

@@ -26,6 +26,7 @@ struct api_ctx {
     long max_running, max_records;  /* process limits as configured (proc.h enforces them) */
     long output_limit, output_budget;
     long grace_s;                   /* seconds between SIGTERM and SIGKILL */
+    long terminal_keep_s;           /* WS /terminal: unattached sessions wait this long */
     int pid1;                       /* 1: PID 1; 0: subreaper; -1: neither */
     int64_t start_wall_ms;          /* when the agent started (wall clock) */
     int64_t start_mono_us;          /* the same, monotonic */
@@ -39,6 +40,10 @@ typedef int api_route_fn(const struct api_ctx *c, struct server_request *req,
 
 /* The server_handler: routes req (ctx is the struct api_ctx). */
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep);
+
+/* The server's reply observer (server_on_reply): keeps answers to Idempotency-Key
+ * requests so a repeat gets the first answer (idem.h). */
+void api_on_reply(uint64_t token, const struct server_reply *rep);
 
 /* {"error": msg, "message": msg, "code": code, "request_id": ...} with status. */
 void api_error(const struct server_request *req, struct server_reply *rep, int status,

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +12,13 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_stream.h"
 #include "decode.h"
 #include "envset.h"
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
+#include "utf8.h"
 #include "util.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -50,6 +53,9 @@ struct run_req {
     const char *cwd;              /* working_dir = workdir = cwd */
     struct decode_map env;
     const char *name;
+    struct decode_strbool in;     /* "stdin" (a macro of stdio.h): true, false or text */
+    int pty;                      /* stdin and terminals (issue 15) */
+    int64_t cols, rows;           /* the terminal's size; 0: not given */
 };
 
 #define RUN(x) offsetof(struct run_req, x)
@@ -61,7 +67,11 @@ struct run_req {
     { "working_dir", { "workdir", "cwd" }, .type = DECODE_STRING, .off = RUN(cwd) },         \
     { "env", .type = DECODE_MAP, .off = RUN(env), .flags = DECODE_ENV,                       \
       .max = LIMIT_ENV_VARS },                                                               \
-    { "name", .type = DECODE_STRING, .off = RUN(name) }
+    { "name", .type = DECODE_STRING, .off = RUN(name) },                                   \
+    { "stdin", .type = DECODE_STR_OR_BOOL, .off = RUN(in) },                                 \
+    { "pty", .type = DECODE_BOOL, .off = RUN(pty) },                                         \
+    { "cols", .type = DECODE_INT, .off = RUN(cols), .min = 1, .max = 65535 },                \
+    { "rows", .type = DECODE_INT, .off = RUN(rows), .min = 1, .max = 65535 }
 
 static const struct decode_field command_fields[] = {
     { "command", .type = DECODE_STRING, .off = RUN(command),
@@ -92,6 +102,11 @@ struct run {
     char **env;           /* "K=V", NULL-terminated, the request's own */
     size_t nenv;
     const char *name;
+    int stdin_mode;       /* enum proc_stdin (issue 15: stdin, terminals) */
+    const char *stdin_text;
+    size_t stdin_len;
+    int pty;
+    unsigned cols, rows;
 };
 
 /* One failed check: what to answer. */
@@ -174,6 +189,15 @@ static int check_run(struct decode_arena *ar, const struct run_req *q, int is_co
     r->env = q->env.env;
     r->nenv = q->env.n;
     r->name = q->name;
+    /* stdin: true is a pipe, text is written then closed; a wrong type was named already */
+    r->stdin_mode = q->in.kind == DECODE_SB_TRUE   ? PROC_STDIN_PIPE
+                  : q->in.kind == DECODE_SB_TEXT ? PROC_STDIN_TEXT
+                                                 : PROC_STDIN_NULL;
+    r->stdin_text = q->in.p;
+    r->stdin_len = q->in.len;
+    r->pty = q->pty == 1;
+    r->cols = (unsigned)q->cols;
+    r->rows = (unsigned)q->rows;
     return check_cwd(ar, q->cwd, workdir, r, f);
 }
 
@@ -193,17 +217,30 @@ static const char *env_lookup(char *const *env, const char *key)
  * python unless the request set it. */
 static char **build_env(struct decode_arena *ar, const struct run *r)
 {
-    char **env = decode_take(ar, (envset_base_max() + r->nenv + 3) * sizeof *env);
+    char **env = decode_take(ar, (envset_base_max() + r->nenv + 4) * sizeof *env);
     if (!env)
         return NULL;
     size_t k = envset_base(env, r->env);
     for (size_t i = 0; i < r->nenv; i++)
         env[k++] = r->env[i];
     env[k] = NULL;
-    if (!env_lookup(env, "PATH"))
+    /* looked up before adding: env[k] stays NULL-terminated only until then */
+    int has_path = env_lookup(env, "PATH") != NULL;
+    int has_unbuf = env_lookup(env, "PYTHONUNBUFFERED") != NULL;
+    /* a terminal's type is the client's emulator, not whatever the agent inherited: only
+     * the request's own TERM beats xterm-256color */
+    int has_term = env_lookup(r->env, "TERM") != NULL;
+    if (r->pty && !has_term)
+        for (size_t i = 0; i < k; i++)
+            if (!strncmp(env[i], "TERM=", 5))
+                env[i] = env[--k];
+    env[k] = NULL;
+    if (!has_path)
         env[k++] = "PATH=" DEFAULT_PATH;
-    if (r->lang && !strcmp(r->lang->suffix, ".py") && !env_lookup(env, "PYTHONUNBUFFERED"))
+    if (r->lang && !strcmp(r->lang->suffix, ".py") && !has_unbuf)
         env[k++] = "PYTHONUNBUFFERED=1";
+    if (r->pty && !has_term)   /* what terminal programs need to draw */
+        env[k++] = "TERM=xterm-256color";
     env[k] = NULL;
     return env;
 }
@@ -283,6 +320,12 @@ static int prepare(struct decode_arena *ar, struct run *r, struct proc_spec *sp,
     sp->cwd = r->cwd;
     sp->name = r->name;
     sp->timeout_ms = r->timeout_ms;
+    sp->stdin_mode = r->stdin_mode;
+    sp->stdin_text = r->stdin_text;
+    sp->stdin_len = r->stdin_len;
+    sp->pty = r->pty;
+    sp->cols = (unsigned short)r->cols;
+    sp->rows = (unsigned short)r->rows;
     if (!r->lang && !r->args) {
         argv[0] = "/bin/sh", argv[1] = "-c", argv[2] = (char *)r->command, argv[3] = NULL;
         sp->path = "/bin/sh";
@@ -399,24 +442,32 @@ static void put_time(struct buf *b, const char *key, int64_t ms)
     json_put_cstr(b, ts);
 }
 
-static void put_ring(struct buf *b, const struct proc_ring *r)
+/* A stream's kept bytes as a JSON string. Output is bytes read in pieces: a character cut
+ * by the ring's oldest kept byte (its start dropped) is left out, and while the process
+ * runs an unfinished character at the end waits for its last bytes, so neither turns into
+ * U+FFFD; what is invalid still becomes one U+FFFD. */
+static void put_ring(struct buf *b, const struct proc *p, const struct proc_ring *r)
 {
     const char *p1, *p2;
     size_t n1, n2;
     proc_output(r, 0, &p1, &n1, &p2, &n2);
-    if (!n2) {
-        json_put_str(b, p1 ? p1 : "", n1);
-        return;
+    char *joined = NULL;
+    if (n2) {   /* a wrapped ring: join the halves so a sequence across the seam stays whole */
+        joined = malloc(n1 + n2);
+        if (!joined) {
+            b->failed = 1;
+            return;
+        }
+        memcpy(joined, p1, n1);
+        memcpy(joined + n1, p2, n2);
+        p1 = joined;
+        n1 += n2;
     }
-    /* a wrapped ring: join the halves so a UTF-8 sequence across the seam stays whole */
-    char *joined = malloc(n1 + n2);
-    if (!joined) {
-        b->failed = 1;
-        return;
-    }
-    memcpy(joined, p1, n1);
-    memcpy(joined + n1, p2, n2);
-    json_put_str(b, joined, n1 + n2);
+    if (!p1)
+        p1 = "";   /* nothing kept yet */
+    size_t skip = r->total > r->len ? utf8_orphan_head(p1, n1) : 0;
+    size_t hold = p->state == PROC_RUNNING ? utf8_partial_tail(p1 + skip, n1 - skip) : 0;
+    json_put_str(b, p1 + skip, n1 - skip - hold);
     free(joined);
 }
 
@@ -489,9 +540,9 @@ static void put_record(struct buf *b, const struct proc *p, int with_output)
     json_put_num(b, proc_runtime(p), 3);
     if (with_output) {
         json_put_key(b, "stdout");
-        put_ring(b, &p->out);
+        put_ring(b, p, &p->out);
         json_put_key(b, "stderr");
-        put_ring(b, &p->err);
+        put_ring(b, p, &p->err);
     }
     json_put_key(b, "stdout_bytes");
     json_put_int(b, (int64_t)p->out.total);
@@ -639,9 +690,9 @@ static void sync_done(struct proc *p, void *ctx)
     json_put_key(b, "success");
     json_put_bool(b, p->reason == PROC_R_EXIT && p->exit_code == 0);
     json_put_key(b, "stdout");
-    put_ring(b, &p->out);
+    put_ring(b, p, &p->out);
     json_put_key(b, "stderr");
-    put_ring(b, &p->err);
+    put_ring(b, p, &p->err);
     json_put_key(b, "exit_code");
     if (p->exit_code >= 0)
         json_put_int(b, p->exit_code);
@@ -815,7 +866,10 @@ int api_process_get(const struct api_ctx *c, struct server_request *req, struct 
 {
     (void)c;
     struct proc *p = find_or_404(req, rep, param, param_len);
-    if (p)
+    int waited = p ? api_stream_wait(req, rep, p) : 0;   /* ?wait=SECONDS long poll */
+    if (waited == SERVER_PARKED)
+        return waited;
+    if (p && waited == 0)
         put_record_cached(&rep->body, p, 1);
     return 0;
 }
@@ -982,4 +1036,17 @@ int api_kill_path(const struct api_ctx *c, struct server_request *req, struct se
         kill_common(req, rep, &k, param, param_len);
     decode_arena_close(&ar);
     return 0;
+}
+
+/* ---- for the live streams (api_stream.c) ---- */
+
+struct proc *api_proc_start(const struct api_ctx *c, struct server_request *req,
+                            struct server_reply *rep, int is_code, int64_t dflt_timeout)
+{
+    return start_run(c, req, rep, is_code, dflt_timeout);
+}
+
+void api_proc_record(struct buf *b, struct proc *p, int with_output)
+{
+    put_record_cached(b, p, with_output);
 }

@@ -3,6 +3,7 @@
 #ifndef SANDBOX_API_PROC_H
 #define SANDBOX_API_PROC_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api.h"
 
@@ -22,5 +23,15 @@ api_route_fn api_process_output;
 api_route_fn api_process_forget;
 api_route_fn api_kill_body;
 api_route_fn api_kill_path;
+
+/* For the live streams (api_stream.c), which start and render records as these routes do. */
+struct proc;
+struct buf;
+/* Decodes req's body as POST /execute/background (is_code) or /commands/background does,
+ * and starts the record. Returns it, or NULL after answering rep with the error. */
+struct proc *api_proc_start(const struct api_ctx *c, struct server_request *req,
+                            struct server_reply *rep, int is_code, int64_t dflt_timeout);
+/* The record as GET /execute/processes/{id} renders it (with_output 0: as ?output=false). */
+void api_proc_record(struct buf *b, struct proc *p, int with_output);
 
 #endif

@@ -194,6 +194,8 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
         r = take_crlf(p, end, &i);
     if (r == 0)
         r = parse_request_line(p, end, &i, req);
+    if (r != 0)
+        req->method_len = 0;   /* no request line yet (see http_request_early) */
     while (r == 0) {
         if (i < end && p[i] == '\r') {
             r = take_crlf(p, end, &i);
@@ -349,7 +351,7 @@ static int content_length(const struct http_request *req, int *present, uint64_t
  * must be the final coding and appear once (6.1, 6.3): else 400. Any other coding,
  * including "identity" (dropped by RFC 9112) and codings before chunked, is one we do
  * not implement: 501 (6.1). No coding at all cannot frame a body: 400. */
-static int transfer_coding(const struct http_request *req)
+static int transfer_coding(const struct http_request *req, int partial)
 {
     int chunked = 0, other = 0;
 
@@ -380,10 +382,17 @@ static int transfer_coding(const struct http_request *req)
             other = 1;
         }
     }
-    return other ? 501 : chunked ? 0 : 400;
+    /* partial: a later line may still bring the coding, or a 400 that outranks the 501 */
+    return partial ? 0 : other ? 501 : chunked ? 0 : 400;
 }
 
-int http_request_framing(const struct http_request *req, struct http_framing *f)
+/* The message rules over req's field lines. partial: req holds only the lines received so
+ * far, so only what no later line can change is judged, and always as the complete
+ * request would be: every check below that returns 400 fails on a prefix of the lines
+ * exactly when it fails on all of them (two Hosts, a bad Host, target, Content-Length,
+ * Content-Length with Transfer-Encoding, a malformed coding), and is reached before any
+ * 501 or 417 is decided; a missing Host, the 501 and the 417 wait for the blank line. */
+static int framing(const struct http_request *req, struct http_framing *f, int partial)
 {
     const struct http_header *host = NULL;
     int hosts = 0, te = 0, cl = 0, close = 0, keep = 0, cont = 0, status;
@@ -397,7 +406,7 @@ int http_request_framing(const struct http_request *req, struct http_framing *f)
         te |= is_named(h->name, h->name_len, "transfer-encoding");
     }
     /* RFC 9112 3.2: one Host in HTTP/1.1; never two or an invalid one in any version. */
-    if (hosts > 1 || (hosts == 0 && req->minor == 1))
+    if (hosts > 1 || (hosts == 0 && req->minor == 1 && !partial))
         return 400;
     if (host && !valid_authority(host->value, host->value_len, 0))
         return 400;
@@ -411,7 +420,7 @@ int http_request_framing(const struct http_request *req, struct http_framing *f)
          * HTTP/1.0 means the framing is faulty (6.1): refuse too rather than guess. */
         if (cl || req->minor == 0)
             return 400;
-        if ((status = transfer_coding(req)) != 0)
+        if ((status = transfer_coding(req, partial)) != 0)
             return status;
         f->body = HTTP_BODY_CHUNKED;
     } else if (cl) {
@@ -419,6 +428,8 @@ int http_request_framing(const struct http_request *req, struct http_framing *f)
         f->length = length;
     }
 
+    if (partial)
+        return 0;
     for (size_t k = 0; k < req->num_headers; k++) {
         const struct http_header *h = &req->headers[k];
         int connection = is_named(h->name, h->name_len, "connection");
@@ -441,6 +452,17 @@ int http_request_framing(const struct http_request *req, struct http_framing *f)
     /* RFC 9110 10.1.1: 100-continue in an HTTP/1.0 request MUST be ignored. */
     f->expect_continue = cont && req->minor == 1;
     return 0;
+}
+
+int http_request_framing(const struct http_request *req, struct http_framing *f)
+{
+    return framing(req, f, 0);
+}
+
+int http_request_early(const struct http_request *req)
+{
+    struct http_framing f;
+    return req->method_len ? framing(req, &f, 1) : 0;
 }
 
 /* --- chunked transfer coding ------------------------------------------------------ */
@@ -647,6 +669,7 @@ const char *http_status_reason(int status)
 {
     switch (status) {
     case 100: return "Continue";
+    case 101: return "Switching Protocols";
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
@@ -662,6 +685,7 @@ const char *http_status_reason(int status)
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 417: return "Expectation Failed";
+    case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";

@@ -49,7 +49,10 @@ enum http_code {
  * LIMIT_HEADER_BYTES without the blank line or the LIMIT_HEADERS+1st field line starts.
  * Returns the byte length (<= LIMIT_HEADER_BYTES) of everything up to and including the
  * blank line that ends the header section (the body starts there), or an http_code.
- * req views point into buf; after a negative result *req is unspecified. */
+ * req views point into buf. After HTTP_INCOMPLETE, *req holds what is complete so far
+ * (for http_request_early): method_len is 0 until the request line is complete, then
+ * num_headers counts the complete field lines; after another negative result *req is
+ * unspecified. */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
 
 /* Case-insensitive lookup; the first header named `name`, or NULL. */
@@ -77,6 +80,14 @@ struct http_framing {
  * final chunked; 417 for an Expect other than 100-continue.
  * Content-Length: 0 gives HTTP_BODY_LENGTH with length 0. */
 int http_request_framing(const struct http_request *req, struct http_framing *f);
+
+/* The same rules over a header section still arriving (req as http_parse_request left it
+ * after HTTP_INCOMPLETE), so a bad field line is refused as soon as it is in, as nginx and
+ * llhttp do, not when the blank line comes (which it may never do). Returns 0 while
+ * nothing is wrong yet (or the request line is not complete), else 400: exactly when
+ * http_request_framing on the whole section will answer 400 too, whatever lines follow.
+ * A missing Host, 501 and 417 are only judged on the whole section. */
+int http_request_early(const struct http_request *req);
 
 /* Chunked body decoder (RFC 9112 7.1), restartable over a growing buffer. Zero-init it. */
 struct http_chunked {

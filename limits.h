@@ -59,4 +59,39 @@
 #define LIMIT_ENV_KEY_BYTES    1024         /* a key in DELETE /env/{key}: longer ones are no
                                              * name anyone sets (the path fits 8 KiB anyway) */
 
+/* Live streams (WebSocket, Server-Sent Events, long poll, file watching) */
+#define LIMIT_WS_MESSAGE       (1u << 20)   /* a client message; larger ones are closed with 1009 */
+#define LIMIT_WS_PING_MS       30000        /* WebSocket keepalive ping */
+#define LIMIT_WS_IDLE_MS       75000        /* nothing from the client, not even a pong, for 2.5 pings: gone */
+#define LIMIT_WS_CLOSE_MS      2000         /* after our close frame or last SSE event: the client's close/EOF */
+#define LIMIT_SSE_PING_MS      15000        /* ": ping" comment: proxies drop silent streams at 30-60 s */
+#define LIMIT_STREAM_CHUNK     65536        /* output bytes per event: one pipe read's worth */
+#define LIMIT_STREAM_FIRST_MS  30000        /* WS /execute/stream: the execute message comes within this */
+#define LIMIT_SDK_GAP_MS       5            /* WS /execute/stream: between frames; the TS SDK keeps only the
+                                             * first of several frames that arrive in one TCP read */
+#define LIMIT_WAIT_S           300          /* GET /execute/processes/{id}?wait= at most */
+#define LIMIT_WATCH_DIRS       8192         /* directories one file watch follows (inotify watches) */
+#define LIMIT_WATCH_EVENTS     256          /* change events queued per watch client; more is one OVERFLOW */
+
+/* stdin and terminals */
+#define LIMIT_STDIN_PENDING    (1u << 20)   /* stdin bytes queued per process: past it a write
+                                             * is refused (429) until the child reads */
+#define LIMIT_PTY_COLS_DEFAULT 80           /* a terminal's size when the client gives none */
+#define LIMIT_PTY_ROWS_DEFAULT 24
+#define LIMIT_TERMINALS        256          /* WS /terminal sessions open at once (each a shell) */
+#define LIMIT_TERM_KEEP_S      300          /* an unattached session waits this long for its
+                                             * client (--terminal-keep), then is hung up */
+#define LIMIT_TERM_CHUNK       65536        /* output bytes per terminal message */
+
+/* Idempotency-Key (idem.c): answers kept so a repeated start request is answered, not re-run */
+#define LIMIT_IDEM_TTL_MS      (10 * 60 * 1000) /* how long a key is remembered: the SDKs retry
+                                                 * within seconds; ten minutes covers a client
+                                                 * that times out a long synchronous run */
+#define LIMIT_IDEM_KEYS        4096      /* keys kept; the oldest is forgotten first (a burst of
+                                          * 4096 keyed starts in 10 min is ~7 a second) */
+#define LIMIT_IDEM_KEY_BYTES   255       /* the header's value (Stripe's limit; UUIDs are 36) */
+#define LIMIT_IDEM_REPLY_BYTES (4u << 20) /* one kept answer: a sync run's two 1 MiB streams,
+                                           * JSON-escaped; a larger one is not kept (409) */
+#define LIMIT_IDEM_TOTAL_BYTES (64u << 20) /* all kept answers; past it the oldest go first */
+
 #endif

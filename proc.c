@@ -5,9 +5,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "limits.h"
@@ -208,6 +211,19 @@ static int pipe_drain(int fd, struct proc_ring *r, size_t budget)
     return 1;
 }
 
+/* A terminal's master gives at most a few KiB per read (one line discipline buffer), so
+ * a short read does not mean it is empty: at exit it is read until it says so (EAGAIN, or
+ * EIO once the last user of the terminal closed it), up to DRAIN_AT_EXIT. */
+static void pty_drain(int fd, struct proc_ring *r)
+{
+    uint64_t start = r->total, before;
+    do {
+        before = r->total;
+        if (!pipe_drain(fd, r, DRAIN_AT_EXIT))
+            return;
+    } while (r->total != before && r->total - start < DRAIN_AT_EXIT);
+}
+
 static void pipe_close(int *fd)
 {
     if (*fd >= 0) {
@@ -245,22 +261,169 @@ static void live_del(struct proc *p)
     p->live_idx = -1;
 }
 
+/* ---- stdin ---- */
+
+static void stdin_flush(struct proc *p);
+
+static void on_stdin(void *ctx, int fd, short revents)
+{
+    struct proc *p = ctx;
+    (void)fd, (void)revents;   /* POLLERR/POLLHUP show up as the write's EPIPE/EIO */
+    stdin_flush(p);
+}
+
+static void inq_free(struct proc *p)
+{
+    free(p->inq);
+    p->inq = NULL;
+    p->inq_off = p->inq_cap = p->stdin_pending = 0;
+}
+
+/* Appends to the pending queue, compacting or growing it. Returns 0 or -1 (ENOMEM). */
+static int inq_add(struct proc *p, const char *data, size_t n)
+{
+    if (p->inq_off + p->stdin_pending + n > p->inq_cap) {
+        if (p->stdin_pending + n > p->inq_cap) {
+            size_t cap = p->inq_cap ? p->inq_cap : 4096;
+            while (cap < p->stdin_pending + n)
+                cap *= 2;
+            char *nq = malloc(cap);
+            if (!nq)
+                return -1;
+            if (p->stdin_pending)
+                memcpy(nq, p->inq + p->inq_off, p->stdin_pending);
+            free(p->inq);
+            p->inq = nq;
+            p->inq_cap = cap;
+        } else {
+            memmove(p->inq, p->inq + p->inq_off, p->stdin_pending);
+        }
+        p->inq_off = 0;
+    }
+    memcpy(p->inq + p->inq_off + p->stdin_pending, data, n);
+    p->stdin_pending += n;
+    if (n)
+        p->in_last = data[n - 1];
+    return 0;
+}
+
+/* Queues a terminal's end of file: its VEOF character (^D unless the child changed it),
+ * twice after an unfinished line, since the first one only hands that line over. */
+static int stdin_veof(struct proc *p)
+{
+    struct termios tio;
+    char eof[2] = { 4, 4 };
+    if (p->in_fd >= 0 && tcgetattr(p->in_fd, &tio) == 0 && tio.c_cc[VEOF] != _POSIX_VDISABLE)
+        eof[0] = eof[1] = (char)tio.c_cc[VEOF];
+    int line_start = p->in_last == 0 || p->in_last == '\n' || p->in_last == '\r';
+    return inq_add(p, eof, line_start ? 1 : 2);
+}
+
+static void stdin_unpoll(struct proc *p)
+{
+    if (p->in_polled) {
+        loop_del(p->in_fd);
+        p->in_polled = 0;
+    }
+}
+
+/* The queue is empty and a close was asked for: a pipe closes (the child reads EOF); a
+ * terminal keeps its master (closing it would hang the terminal up: SIGHUP, not EOF). */
+static void stdin_eof(struct proc *p)
+{
+    stdin_unpoll(p);
+    if (!p->pty && p->in_fd >= 0) {
+        close(p->in_fd);
+        p->in_fd = -1;
+    }
+}
+
+/* Writes what the pipe or terminal takes now; the rest waits for POLLOUT. The descriptor
+ * is watched only while bytes are pending: an idle pipe whose reader left would report
+ * POLLERR every round. A reader that went away (EPIPE; EIO once the terminal's last user
+ * closed it) drops the queue and closes stdin. */
+static void stdin_flush(struct proc *p)
+{
+    while (p->stdin_pending && p->in_fd >= 0) {
+        ssize_t w = write(p->in_fd, p->inq + p->inq_off, p->stdin_pending);
+        if (w > 0) {
+            p->inq_off += (size_t)w;
+            p->stdin_pending -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        inq_free(p);
+        p->stdin_closed = 1;
+        stdin_eof(p);
+        return;
+    }
+    if (p->in_fd < 0)
+        return;
+    if (p->stdin_pending) {
+        if (!p->in_polled && loop_add(p->in_fd, POLLOUT, on_stdin, p) == 0)
+            p->in_polled = 1;
+        return;
+    }
+    inq_free(p);   /* idle terminals and pipes hold no queue memory */
+    if (p->stdin_closed)
+        stdin_eof(p);
+    else
+        stdin_unpoll(p);
+}
+
 /* ---- spawning ---- */
+
+/* A new pseudo-terminal's master (non-blocking, close-on-exec) sized cols x rows, and its
+ * slave's path. Returns the fd, or -1 with errno. */
+static int pty_open(unsigned short cols, unsigned short rows, char *slave, size_t slave_len)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    unsigned n;
+    if (m < 0)
+        return -1;
+    struct winsize ws = { .ws_row = rows, .ws_col = cols };
+    if (grantpt(m) < 0 || unlockpt(m) < 0 || ioctl(m, TIOCGPTN, &n) < 0 ||
+        ioctl(m, TIOCSWINSZ, &ws) < 0) {
+        int e = errno;
+        close(m);
+        errno = e;
+        return -1;
+    }
+    snprintf(slave, slave_len, "/dev/pts/%u", n);
+    return m;
+}
 
 /* Child side per the libuv protocol, done by posix_spawn (musl: CLONE_VFORK and an
  * internal error pipe, so exec failure is returned here before we answer): own session
- * and process group, default dispositions, empty mask, stdin /dev/null, stdout/stderr on
- * the pipes, cwd applied; every other descriptor of ours is close-on-exec. */
+ * and process group, default dispositions, empty mask, stdin /dev/null (or a pipe),
+ * stdout/stderr on the pipes, cwd applied; every other descriptor of ours is
+ * close-on-exec.
+ * On a terminal, stdin/stdout/stderr are its slave, opened by path in the child. That open
+ * makes it the controlling terminal: posix_spawn does setsid before the file actions (musl
+ * and glibc alike), and a session leader without one that opens a terminal without
+ * O_NOCTTY acquires it (Linux tty_open, the effect of TIOCSCTTY), so Ctrl-C, job control
+ * and SIGWINCH reach the foreground job. */
 static int spawn_child(struct proc *p)
 {
     struct proc_spawn *s = p->spawn;
-    int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+    int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 }, in_fd = -1;
+    char slave[32];
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
     int rc;
 
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+    if (p->pty) {
+        out[0] = pty_open(p->cols, p->rows, slave, sizeof slave);
+        if (out[0] < 0 || (in_fd = fcntl(out[0], F_DUPFD_CLOEXEC, 0)) < 0) {
+            rc = errno;
+            goto fail_pipes;
+        }
+    } else if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+               (p->stdin_mode != PROC_STDIN_NULL && pipe2(in, O_CLOEXEC) < 0)) {
         rc = errno;
         goto fail_pipes;
     }
@@ -268,9 +431,18 @@ static int spawn_child(struct proc *p)
     posix_spawnattr_init(&attr);
     sigemptyset(&none);
     sigfillset(&all);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    if (p->pty) {
+        posix_spawn_file_actions_addopen(&fa, 0, slave, O_RDWR, 0);
+        posix_spawn_file_actions_adddup2(&fa, 0, 1);
+        posix_spawn_file_actions_adddup2(&fa, 0, 2);
+    } else {
+        if (in[0] >= 0)
+            posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        else
+            posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    }
     posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                         POSIX_SPAWN_SETSIGDEF);
@@ -279,28 +451,44 @@ static int spawn_child(struct proc *p)
     rc = posix_spawn(&p->pid, s->path, &fa, &attr, s->argv, s->envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    close(out[1]);
-    close(err[1]);
-    if (rc != 0) {
-        close(out[0]);
-        close(err[0]);
-        p->pid = 0;
-        return rc;
+    if (p->pty) {
+        if (rc != 0)
+            goto fail_pipes;
+    } else {
+        close(out[1]);
+        close(err[1]);
+        if (in[0] >= 0)
+            close(in[0]);
+        out[1] = err[1] = in[0] = -1;
+        in_fd = in[1];
+        if (rc != 0)
+            goto fail_pipes;
+        fcntl(out[0], F_SETFL, O_NONBLOCK);
+        fcntl(err[0], F_SETFL, O_NONBLOCK);
+        if (in_fd >= 0)
+            fcntl(in_fd, F_SETFL, O_NONBLOCK);
     }
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
-    fcntl(err[0], F_SETFL, O_NONBLOCK);
     p->out_fd = out[0];
     p->err_fd = err[0];
     loop_add(p->out_fd, POLLIN, on_pipe, p);
-    loop_add(p->err_fd, POLLIN, on_pipe, p);
+    if (p->err_fd >= 0)
+        loop_add(p->err_fd, POLLIN, on_pipe, p);
+    p->in_fd = in_fd;
+    if (in_fd >= 0)
+        stdin_flush(p);   /* what was queued before the start, and a close asked for */
     return 0;
 
 fail_pipes:
+    p->pid = 0;
+    if (in_fd >= 0 && in_fd != in[1])
+        close(in_fd);
     for (int i = 0; i < 2; i++) {
         if (out[i] >= 0)
             close(out[i]);
         if (err[i] >= 0)
             close(err[i]);
+        if (in[i] >= 0)
+            close(in[i]);
     }
     return rc;
 }
@@ -357,6 +545,7 @@ static void record_free(struct proc *p)
         tail = p->prev;
     ring_free(&p->out);
     ring_free(&p->err);
+    inq_free(p);
     counts.cache_bytes -= p->cache_len;
     free(p->cache);
     spawn_free(p->spawn);
@@ -393,7 +582,9 @@ static void proc_finish(struct proc *p)
 {
     if (p->state == PROC_RUNNING) {
         live_del(p);
-        if (p->out_fd >= 0)
+        if (p->out_fd >= 0 && p->pty)
+            pty_drain(p->out_fd, &p->out);
+        else if (p->out_fd >= 0)
             pipe_drain(p->out_fd, &p->out, DRAIN_AT_EXIT);
         if (p->err_fd >= 0)
             pipe_drain(p->err_fd, &p->err, DRAIN_AT_EXIT);
@@ -402,6 +593,13 @@ static void proc_finish(struct proc *p)
         ring_shrink(&p->out);
         ring_shrink(&p->err);
     }
+    /* stdin: whatever the child did not take is dropped with its pipe or terminal */
+    stdin_unpoll(p);
+    if (p->in_fd >= 0)
+        close(p->in_fd);
+    p->in_fd = -1;
+    p->stdin_closed = 1;
+    inq_free(p);
     if (p->code_path) {
         unlink(p->code_path);
         free(p->code_path);
@@ -466,9 +664,22 @@ struct proc *proc_create(const struct proc_spec *spec)
     p->is_code = spec->language != NULL;
     p->timeout_ms = spec->timeout_ms;
     p->created_ms = util_wall_ms();
-    p->out_fd = p->err_fd = -1;
+    p->out_fd = p->err_fd = p->in_fd = -1;
     p->live_idx = -1;
     p->state = PROC_QUEUED;
+    p->pty = spec->pty;
+    p->cols = spec->cols ? spec->cols : LIMIT_PTY_COLS_DEFAULT;
+    p->rows = spec->rows ? spec->rows : LIMIT_PTY_ROWS_DEFAULT;
+    /* a terminal always takes input: there is no /dev/null to give it */
+    p->stdin_mode = spec->pty && spec->stdin_mode == PROC_STDIN_NULL ? PROC_STDIN_PIPE
+                                                                     : spec->stdin_mode;
+    if (spec->stdin_mode == PROC_STDIN_TEXT) {
+        if (spec->stdin_len && inq_add(p, spec->stdin_text, spec->stdin_len) < 0)
+            goto nomem;
+        p->stdin_closed = 1;
+        if (p->pty && stdin_veof(p) < 0)
+            goto nomem;
+    }
     if (nlive < lim.max_running) {
         int rc = spawn_child(p);
         if (rc) {   /* nothing started: nothing kept (the caller removes its code file) */
@@ -492,6 +703,7 @@ nomem:
 fail:
     spawn_free(s);
     if (p) {
+        inq_free(p);
         free(p->name);
         free(p->command);
         free(p->language);
@@ -563,6 +775,7 @@ int proc_forget(struct proc *p)
         counts.completed--;
     else
         counts.failed--;
+    notify(p, PROC_EV_EVICTED, 0);   /* readers holding p let go of it, as on eviction */
     record_free(p);
     return 0;
 }
@@ -654,6 +867,71 @@ void proc_shutdown(void)
             proc_kill(p, SIGTERM);
         p = next;
     }
+}
+
+int proc_stdin_write(struct proc *p, const char *data, size_t n)
+{
+    if (p->stdin_mode == PROC_STDIN_NULL) {
+        errno = EBADF;
+        return -1;
+    }
+    if (p->stdin_closed || p->state == PROC_FINISHED) {
+        errno = EPIPE;
+        return -1;
+    }
+    if (n > LIMIT_STDIN_PENDING || p->stdin_pending + n > LIMIT_STDIN_PENDING) {
+        errno = n > LIMIT_STDIN_PENDING ? EMSGSIZE : EAGAIN;
+        return -1;
+    }
+    if (inq_add(p, data, n) < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    stdin_flush(p);   /* most writes go out at once: a keystroke waits for no poll round */
+    return 0;
+}
+
+int proc_stdin_close(struct proc *p)
+{
+    if (p->stdin_mode == PROC_STDIN_NULL) {
+        errno = EBADF;
+        return -1;
+    }
+    if (p->state == PROC_FINISHED) {
+        errno = EPIPE;
+        return -1;
+    }
+    if (p->stdin_closed)
+        return 0;
+    if (p->pty && stdin_veof(p) < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    p->stdin_closed = 1;
+    stdin_flush(p);
+    return 0;
+}
+
+int proc_resize(struct proc *p, unsigned cols, unsigned rows)
+{
+    if (!p->pty) {
+        errno = ENOTTY;
+        return -1;
+    }
+    if (p->state == PROC_FINISHED) {
+        errno = ESRCH;
+        return -1;
+    }
+    if (cols == 0 || rows == 0 || cols > 65535 || rows > 65535) {
+        errno = EINVAL;
+        return -1;
+    }
+    p->cols = (unsigned short)cols;
+    p->rows = (unsigned short)rows;
+    struct winsize ws = { .ws_row = p->rows, .ws_col = p->cols };
+    if (p->in_fd >= 0 && ioctl(p->in_fd, TIOCSWINSZ, &ws) < 0)
+        return -1;
+    return 0;
 }
 
 int proc_cache_set(struct proc *p, char *data, size_t len, size_t split)

@@ -52,6 +52,12 @@ struct proc {
     /* synchronous waiter, called once when the process finishes */
     proc_finish_fn *on_finish;
     void *finish_ctx;
+    /* stdin and terminal (proc_stdin_write, proc_stdin_close, proc_resize) */
+    int pty;                  /* runs on its own pseudo-terminal (proc_spec.pty) */
+    int stdin_mode;           /* enum proc_stdin it was started with */
+    int stdin_closed;         /* close requested (EOF follows the pending bytes) or reader gone */
+    size_t stdin_pending;     /* bytes queued, not yet taken by the pipe or terminal */
+    unsigned short cols, rows; /* the terminal's size */
     /* private to proc.c */
     struct proc *prev, *next;
     struct proc_spawn *spawn; /* what to run, kept while queued */
@@ -60,6 +66,12 @@ struct proc {
     int killing;              /* 0, or PROC_R_TIMEOUT / PROC_R_KILLED once signalled */
     int64_t deadline_us;      /* timeout, then SIGKILL escalation; 0 = none */
     int live_idx;
+    /* stdin and terminal, private to proc.c */
+    int in_fd;                /* pipe write end, or a dup of the terminal's master; -1 */
+    int in_polled;            /* in_fd is in the loop (only while bytes are pending) */
+    char *inq;                /* pending stdin bytes: inq[inq_off .. + stdin_pending) */
+    size_t inq_off, inq_cap;
+    char in_last;             /* the last byte queued: a terminal's EOF needs a line start */
 };
 
 /* What to run. Everything is copied by proc_create; code_path is taken over (unlinked when
@@ -74,7 +86,20 @@ struct proc_spec {
     const char *language;        /* NULL for commands */
     const char *code_path;       /* temp file to remove after exit, or NULL */
     int64_t timeout_ms;          /* 0 = none */
+    /* stdin: /dev/null (0), a pipe fed by proc_stdin_write, or stdin_text written then
+     * closed, like subprocess.run(input=...). stdin_text is copied; it may pass
+     * LIMIT_STDIN_PENDING (the request body bounds it). */
+    int stdin_mode;              /* enum proc_stdin */
+    const char *stdin_text;
+    size_t stdin_len;
+    /* pty: the child runs on a new pseudo-terminal of cols x rows (0: 80 x 24) that is its
+     * controlling terminal; stdout carries everything it prints, stderr stays empty, and
+     * stdin (a pipe or text as above, or none) goes to the terminal. */
+    int pty;
+    unsigned short cols, rows;
 };
+
+enum proc_stdin { PROC_STDIN_NULL, PROC_STDIN_PIPE, PROC_STDIN_TEXT };
 
 struct proc_limits {
     long max_running;
@@ -112,6 +137,22 @@ int64_t proc_tick(int64_t now_us);
 /* Shutdown: kill every group (TERM, KILL after grace) and end the queue. */
 void proc_shutdown(void);
 
+/* Queues n bytes for the process's stdin (its pipe or terminal), written in order as the
+ * child takes them, never blocking; a queued process gets them once it starts. Returns 0,
+ * or -1 with errno: EBADF started without stdin, EPIPE stdin closed (by request, because
+ * the reader went away, or the process finished), EAGAIN the pending bytes would pass
+ * LIMIT_STDIN_PENDING (nothing was queued: try again later), EMSGSIZE n alone passes it,
+ * ENOMEM. */
+int proc_stdin_write(struct proc *p, const char *data, size_t n);
+/* EOF once the pending bytes are written: a pipe is closed, a terminal gets its EOF
+ * character (VEOF, ^D) and stays open. Returns 0 (also when already closed), or -1 with
+ * errno EBADF (no stdin) or EPIPE (finished). */
+int proc_stdin_close(struct proc *p);
+/* Sets the terminal's size; the kernel sends SIGWINCH to its foreground process group. A
+ * queued process starts with it. Returns 0, or -1 with errno ENOTTY (not on a terminal),
+ * EINVAL (0 or over 65535), ESRCH (finished). */
+int proc_resize(struct proc *p, unsigned cols, unsigned rows);
+
 /* Hands a finished record its rendering (malloc'd; ownership passes, see struct proc).
  * Refused (data freed, -1) unless p is finished and has none yet. */
 int proc_cache_set(struct proc *p, char *data, size_t len, size_t split);
@@ -137,7 +178,8 @@ enum proc_event {
     PROC_EV_STARTED,    /* spawned: running, pid set */
     PROC_EV_FINISHED,   /* finished: reason, exit_code, term_signal set */
     PROC_EV_KILLED,     /* a kill request signalled it (sig), or ended it while queued */
-    PROC_EV_EVICTED,    /* dropped to stay within max_records / output budget */
+    PROC_EV_EVICTED,    /* dropped: to stay within max_records / output budget, or forgotten
+                         * (proc_forget); anyone holding p lets go of it */
     PROC_EV_OUTPUT,     /* new bytes in a ring while running (sig: 1 stdout, 2 stderr);
                          * bytes drained at exit come with FINISHED instead */
 };

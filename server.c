@@ -36,6 +36,7 @@ struct conn {
     int slot;
     enum conn_state state;
     uint32_t reqgen;          /* matches the token of the current request */
+    uint64_t token;           /* the dispatched request's token until its reply is sent; 0 */
     int64_t deadline;         /* monotonic us; 0 = none */
     int64_t started;          /* when this request's first byte came */
     int keep_alive;
@@ -58,6 +59,9 @@ struct conn {
     char head_out[512 + REPLY_HEADERS];
     size_t head_out_len;
     size_t out_off;           /* bytes of head_out + body already written */
+    /* takeover: the owner the connection goes to once the head is written */
+    const struct server_owner *owner;
+    void *owner_ctx;
     /* last, so conn_new can zero everything before it without touching 16 KiB */
     char in[LIMIT_HEADER_BYTES];
 };
@@ -70,10 +74,17 @@ static size_t bodies_held;    /* request body buffers over all connections */
 static size_t replies_held;   /* large reply buffers (> KEEP_BYTES) over all connections */
 static int stopping;
 static server_handler *handler;
+static void (*on_reply)(uint64_t token, const struct server_reply *rep);
 static void *handler_ctx;
 static uint32_t reqgen_next;
 static char rid_prefix[9];
 static uint32_t rid_counter;
+/* Connection takeover: connections handed to an owner (still counted against
+ * LIMIT_CONNECTIONS), and the owners seen, to be told when the server stops. */
+#define OWNERS_MAX 8
+static int owned;
+static const struct server_owner *owners[OWNERS_MAX];
+static int nowners;
 
 static void conn_process(struct conn *c);
 
@@ -109,9 +120,30 @@ static void conn_close(struct conn *c)
     buf_free(&c->rep.body);
     conn_reply_account(c);
     buf_free(&c->rep.headers);
+    if (c->owner)   /* taken, but gone before the head went out: the owner frees its ctx */
+        c->owner->take(c->owner_ctx, -1, NULL, 0);
     free(c);
     if (!stopping && listen_fd >= 0)
         loop_set(listen_fd, POLLIN);
+}
+
+/* The head of a taken connection is written: the connection becomes its owner's. The slot
+ * stays counted (owned) until server_release. */
+static void conn_handover(struct conn *c)
+{
+    const struct server_owner *o = c->owner;
+    int fd = c->fd;
+    loop_del(fd);
+    conns[c->slot] = NULL;
+    nconns--;
+    owned++;
+    buf_free(&c->body);
+    conn_body_account(c);
+    buf_free(&c->rep.body);
+    conn_reply_account(c);
+    buf_free(&c->rep.headers);
+    o->take(c->owner_ctx, fd, c->in, c->in_len);
+    free(c);
 }
 
 static void conn_watch(struct conn *c, short events)
@@ -199,6 +231,10 @@ static int conn_finish_write(struct conn *c)
 {
     int64_t now = util_mono_us();
     conn_log(c, now);
+    if (c->owner) {
+        conn_handover(c);
+        return 0;
+    }
     if (!c->keep_alive || stopping) {
         conn_linger(c, now);
         return 0;
@@ -219,6 +255,22 @@ static void reply_error(struct conn *c, int status, const char *code, const char
      * because the SDKs show only that field */
     buf_printf(&r->body, "{\"error\":\"%s\",\"message\":\"%s\",\"code\":\"%s\","
                "\"request_id\":\"%s\"}", msg, msg, code, c->rid);
+}
+
+/* The head of a taken connection's answer: its body is the owner's and lasts until close,
+ * so no Content-Length; a 101 has no body at all (no Content-Type). */
+static int conn_head_taken(struct conn *c)
+{
+    struct server_reply *r = &c->rep;
+    const char *ct = r->status == 101 ? NULL
+                     : r->content_type ? r->content_type : "application/json; charset=utf-8";
+    buf_reset(&r->body);
+    return snprintf(c->head_out, sizeof c->head_out,
+                    "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%sX-Request-ID: %s\r\n%s%.*s\r\n",
+                    r->status, http_status_reason(r->status), http_date(),
+                    ct ? "Content-Type: " : "", ct ? ct : "", ct ? "\r\n" : "", c->rid,
+                    r->status == 101 ? "" : "Connection: close\r\n",
+                    (int)r->headers.len, r->headers.data ? r->headers.data : "");
 }
 
 /* Serializes the status line and headers, then writes as much as the socket takes.
@@ -244,7 +296,11 @@ static int conn_send(struct conn *c)
         buf_reset(&r->headers);
     if (stopping)
         c->keep_alive = 0;
-    int n = snprintf(c->head_out, sizeof c->head_out,
+    if (on_reply && c->token)
+        on_reply(c->token, r);
+    c->token = 0;
+    int n = c->owner ? conn_head_taken(c) :
+            snprintf(c->head_out, sizeof c->head_out,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "X-Request-ID: %s\r\n%s%.*s\r\n",
                      r->status, http_status_reason(r->status), http_date(),
@@ -339,6 +395,7 @@ static int conn_dispatch(struct conn *c, const char *body, size_t body_len, size
     rq.body_len = body_len;
     c->reqgen = ++reqgen_next;
     rq.token = (uint64_t)c->slot << 32 | c->reqgen;
+    c->token = rq.token;
 
     struct server_reply *r = &c->rep;
     buf_reset(&r->body);
@@ -353,6 +410,20 @@ static int conn_dispatch(struct conn *c, const char *body, size_t body_len, size
         memcpy(c->in, c->body.data + c->body.len, c->leftover);
         c->in_len = c->leftover;
         c->leftover = 0;
+    }
+    if (rc == SERVER_TAKEN && stopping) {   /* its owner was already told to stop */
+        rq.owner->take(rq.owner_ctx, -1, NULL, 0);
+        reply_error(c, 503, "INTERNAL_ERROR", "shutting down");
+        c->keep_alive = 0;
+    } else if (rc == SERVER_TAKEN) {
+        c->owner = rq.owner;
+        c->owner_ctx = rq.owner_ctx;
+        c->keep_alive = 0;
+        int known = 0;
+        for (int i = 0; i < nowners; i++)
+            known |= owners[i] == rq.owner;
+        if (!known && nowners < OWNERS_MAX)
+            owners[nowners++] = rq.owner;
     }
     if (rc == SERVER_PARKED) {
         c->state = ST_PARKED;
@@ -452,8 +523,16 @@ static int conn_next_request(struct conn *c)
         c->deadline = c->started + (int64_t)LIMIT_HEADER_MS * 1000;
     }
     int r = http_parse_request(c->in, c->in_len, &c->req);
-    if (r == HTTP_INCOMPLETE && c->in_len < sizeof c->in)
-        return 0;
+    if (r == HTTP_INCOMPLETE && c->in_len < sizeof c->in) {
+        /* a field line that already dooms the request (a second Content-Length, say) is
+         * answered now: the client may never send the blank line that ends the block */
+        int early = http_request_early(&c->req);
+        if (!early)
+            return 0;
+        conn_request_id(c);
+        conn_note_request(c);
+        return conn_framing_error(c, early) > 0;
+    }
     if (r < 0) {
         const char *code = "INVALID_REQUEST", *msg = "request header fields too large";
         int status = r == HTTP_INCOMPLETE ? 431 : status_for_parse(r, &code, &msg);
@@ -610,7 +689,7 @@ static void on_accept(void *ctx, int fd, short revents)
     (void)ctx;
     (void)revents;
     for (int i = 0; i < ACCEPT_BURST; i++) {
-        if (nconns >= LIMIT_CONNECTIONS) {
+        if (nconns + owned >= LIMIT_CONNECTIONS) {
             loop_set(fd, 0);   /* resumed by conn_close; the kernel backlog holds the rest */
             return;
         }
@@ -702,6 +781,11 @@ void server_resume(uint64_t token)
         conn_process(c);
 }
 
+void server_on_reply(void (*fn)(uint64_t token, const struct server_reply *rep))
+{
+    on_reply = fn;
+}
+
 void server_shutdown(void)
 {
     stopping = 1;
@@ -713,9 +797,19 @@ void server_shutdown(void)
     for (int i = 0; i < LIMIT_CONNECTIONS; i++)
         if (conns[i] && conns[i]->state == ST_HEAD && conns[i]->in_len == 0)
             conn_close(conns[i]);
+    for (int i = 0; i < nowners; i++)
+        if (owners[i]->stop)
+            owners[i]->stop();
 }
 
 int server_connections(void)
 {
-    return nconns;
+    return nconns + owned;
+}
+
+void server_release(void)
+{
+    owned--;
+    if (!stopping && listen_fd >= 0)
+        loop_set(listen_fd, POLLIN);
 }

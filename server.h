@@ -24,6 +24,9 @@ struct server_request {
     const char *request_id;   /* echoed or generated; NUL-terminated */
     uint64_t token;           /* names this request for server_parked/server_resume */
     const char *note;         /* handler may set a static logfmt fragment for the log line */
+    /* set by a handler that returns SERVER_TAKEN (see "Connection takeover" below) */
+    const struct server_owner *owner;
+    void *owner_ctx;
 };
 
 /* What a handler fills. Owned by the connection; reused across its requests. */
@@ -40,6 +43,29 @@ struct server_reply {
 #define SERVER_PARKED 1
 typedef int server_handler(void *ctx, struct server_request *req, struct server_reply *rep);
 
+/* Connection takeover, for WebSocket upgrades and Server-Sent Events.
+ * A handler that answers 101 Switching Protocols, or starts a response that lasts as long
+ * as the connection (SSE), fills rep's status, content_type and headers (no body), sets
+ * req->owner and req->owner_ctx, and returns SERVER_TAKEN. The server writes the status
+ * line and headers (Date, X-Request-ID; no Content-Length; "Connection: close" unless 101;
+ * no Content-Type for 101), logs the request, stops watching the fd, frees its connection
+ * state and calls owner->take: from then on the owner reads, writes, watches (loop.h) and
+ * closes the fd. Not for HEAD requests (the handler answers those normally).
+ * The taken connection still counts against LIMIT_CONNECTIONS (and in server_connections)
+ * until its owner calls server_release(), once, after closing it. */
+#define SERVER_TAKEN 2
+struct server_owner {
+    /* fd: non-blocking, close-on-exec, TCP_NODELAY. pending[0..len): bytes the client sent
+     * after the request (a WebSocket client may send its first frames at once); valid
+     * during the call only. fd -1: the client went away before the head was written (no
+     * server_release then): just free ctx. */
+    void (*take)(void *ctx, int fd, const char *pending, size_t len);
+    /* server_shutdown: the owner closes what it owns soon (each with server_release). */
+    void (*stop)(void);
+};
+/* The owner of a taken connection closed it: its slot is free again. */
+void server_release(void);
+
 /* Serves on a listening, non-blocking socket. Returns 0 or -1 (errno). */
 int server_start(int listen_fd, server_handler *handler, void *ctx);
 /* Closes connections whose deadline passed. Returns the next deadline (monotonic us), or
@@ -49,6 +75,11 @@ int64_t server_tick(int64_t now_us);
 struct server_reply *server_parked(uint64_t token);
 /* Sends the parked reply (no-op when the client went away). */
 void server_resume(uint64_t token);
+/* Calls fn(token, rep) with the reply to every request the handler was given, just before
+ * it is sent (a parked one when resumed), after the server's own substitutions (500 for a
+ * reply too large, 503 busy). Not called for the server's own errors before a handler ran,
+ * nor for a parked request whose client left. One observer (idem.c keeps answers). */
+void server_on_reply(void (*fn)(uint64_t token, const struct server_reply *rep));
 /* Graceful stop: close the listener and idle connections; busy ones close after their
  * current reply. */
 void server_shutdown(void);

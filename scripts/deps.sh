@@ -6,6 +6,8 @@ set -eu
 
 need_build="musl-tools dpkg-dev make"
 need_test="python3-pytest curl jq clang libclang-rt-14-dev python3-prometheus-client valgrind llvm"
+need_test="$need_test python3-websockets"   # live streams (issue 14): a real WebSocket client
+need_test="$need_test nodejs"   # the SDK suite (node + npm; scripts/sdk.sh installs the SDK)
 need_bench="wrk nginx-light hyperfine bc tini linux-perf"
 need_image="podman runc busybox-static"
 

@@ -3,7 +3,8 @@
  * says chunked, the bytes after the head go through the decoder whole and split at a point
  * chosen by the input, and both runs must agree (the decoder is restartable).
  * Checked beyond "no crash": results within their documented ranges, views inside the
- * input, prefix behaviour (a valid request is INCOMPLETE one byte short). */
+ * input, prefix behaviour (a valid request is INCOMPLETE one byte short), and early
+ * refusal of a prefix agreeing with the whole head's framing. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct http_framing f;
     int st = http_request_framing(&req, &f);
     REQUIRE(st == 0 || st == 400 || st == 501 || st == 417);
+    /* early refusal (server.c, while the head arrives): a prefix is refused only with the
+     * 400 the whole head gets; tried just before the blank line and at an input-chosen cut */
+    size_t cuts[2] = { (size_t)r - 2, size ? (data[size - 1] * 257u + data[0]) % (size_t)r : 0 };
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(http_parse_request(buf, cuts[k], &shorter) == HTTP_INCOMPLETE);
+        int early = http_request_early(&shorter);
+        REQUIRE(early == 0 || (early == 400 && st == 400));
+    }
     if (st == 0 && f.body == HTTP_BODY_CHUNKED) {
         size_t n = size - (size_t)r;
         fuzz_chunked(data + r, n, n ? data[size - 1] * 131u + data[r] : 0);

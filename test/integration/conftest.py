@@ -46,6 +46,33 @@ def wait_done(agent, pid, timeout=30):
         time.sleep(0.05)
 
 
+def wait_until(pred, what, timeout=60, step=0.05):
+    """Polls pred() until it returns something truthy (returned); fails naming `what` after
+    a generous deadline. For states the test does not control (an exec, a reap, a log line):
+    never sleep a fixed time and hope."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        assert time.monotonic() < deadline, f"not after {timeout}s: {what}"
+        time.sleep(step)
+
+
+def agent_unread(sock):
+    """Bytes sent on this client socket that the agent has not read yet: the receive queue
+    of its end of the connection (/proc/net/tcp, IPv4 loopback). 0 once it took them all;
+    None when the connection is not listed (closed)."""
+    mine, peer = sock.getsockname()[1], sock.getpeername()[1]
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+            if local == peer and remote == mine:
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

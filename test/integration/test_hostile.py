@@ -14,7 +14,13 @@ import time
 
 import pytest
 
-from conftest import SANITIZED, TERMINAL, Agent, read_response, start, wait_done
+from conftest import (SANITIZED, TERMINAL, Agent, agent_unread, read_response, start, wait_done,
+                      wait_until)
+
+# "The loop is not blocked": /health answers within this while an attack holds the agent.
+# Measured at ~1 ms; the bound is far above that (a machine busy with other work must not
+# fail it) and below every deadline that would unblock a blocked loop (LIMIT_HEADER_MS 10 s).
+LATENCY_BOUND_MS = 5000
 
 
 # ---- helpers ----
@@ -199,9 +205,11 @@ def test_unauthenticated_bodies_are_bounded_in_sum(start_agent):
                     s.sendall(block if k < 7 else block[:-1])
             except (BrokenPipeError, ConnectionResetError):
                 pass
-        time.sleep(0.5)
+        # the agent has read (or refused and drained) every byte sent: a state, not a pause
+        wait_until(lambda: all(agent_unread(s) in (0, None) for s in socks),
+                   "the agent read every body byte sent")
         grown = (rss_kb(a.proc.pid) - rss0) // 1024
-        assert health_ms(a) < 1000
+        assert health_ms(a) < LATENCY_BOUND_MS
         assert a.post("/commands/run", {"command": "echo small"}).json()["stdout"] == "small\n"
         for s in socks:
             s.settimeout(0.3)   # refused ones were answered long ago; held ones wait
@@ -298,10 +306,10 @@ def test_400_slowloris_connections_do_not_starve_health(start_agent):
             time.sleep(0.5)
         print(f"\n/health idle: max {max(base):.1f} ms; with 400 half-open: "
               f"median {sorted(loaded)[25]:.1f} ms, max {max(loaded):.1f} ms")
-        assert max(loaded) < 1000, loaded
+        assert max(loaded) < LATENCY_BOUND_MS, loaded
         # every half-open connection is answered 408 (or closed) once LIMIT_HEADER_MS passes
         answered = closed = 0
-        deadline = t_open + 10 + 15
+        deadline = t_open + 10 + 60
         for s in socks:
             s.settimeout(max(0.1, deadline - time.monotonic()))
             data = b""
@@ -337,7 +345,7 @@ def test_reader_that_stops_reading_does_not_block_others(start_agent):
         s.sendall(b"GET /execute/processes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
                   + a.token().encode() + b"\r\n\r\n")
         stalled.append(s)
-    time.sleep(0.5)
+    wait_until(lambda: all(agent_unread(s) == 0 for s in stalled), "the agent read the four requests")
     ms = [health_ms(a) for _ in range(20)]
     r = a.get("/execute/processes?output=false")
     assert r.status == 200 and r.json()["count"] == 4
@@ -346,7 +354,7 @@ def test_reader_that_stops_reading_does_not_block_others(start_agent):
           f"/health max {max(ms):.1f} ms")
     # each stalled reply is held once (~16 MiB); nothing is copied per poll round
     assert grown < 4 * 40 * 1024 * (3 if SANITIZED else 1)
-    assert max(ms) < 1000
+    assert max(ms) < LATENCY_BOUND_MS
     # the stalled clients still get their whole answer once they read
     s = stalled[0]
     s.settimeout(30)
@@ -360,13 +368,18 @@ def test_reader_that_stops_reading_does_not_block_others(start_agent):
 @pytest.mark.once
 def test_stalled_reader_is_dropped_after_the_write_deadline(start_agent):
     """LIMIT_WRITE_MS (60 s) without progress closes the connection and frees its reply."""
-    a = start_agent("--output-limit", "4M")
-    i = start(a, {"command": "head -c 4194304 /dev/zero | tr '\\0' x"})["process_id"]
+    a = start_agent("--output-limit", "16M")
+    i = start(a, {"command": "head -c 16777216 /dev/zero | tr '\\0' x"})["process_id"]
     wait_done(a, i)
-    s = a.connect(timeout=90)
+    # a 16 MiB reply and a pinned 64 KiB receive buffer: more than loopback's buffers can
+    # absorb (autotuning grew them past a 4 MiB reply here, and the reply then went out whole)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(90)
+    s.connect(("127.0.0.1", a.port))
     s.sendall(b"GET /execute/processes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
               + a.token().encode() + b"\r\n\r\n")
-    time.sleep(1)
+    wait_until(lambda: agent_unread(s) == 0, "the agent accepted and read the request")
     fds = fd_count(a.proc.pid)
     t = time.monotonic()
     while fd_count(a.proc.pid) >= fds and time.monotonic() - t < 75:
@@ -382,7 +395,7 @@ def test_stalled_reader_is_dropped_after_the_write_deadline(start_agent):
     except (ConnectionResetError, socket.timeout):
         pass
     s.close()
-    assert len(got) < 4 << 20
+    assert len(got) < 16 << 20
     assert a.alive()
 
 
@@ -415,7 +428,7 @@ def test_unread_large_replies_are_bounded_in_sum(start_agent):
     assert a.get("/health").status == 200
     assert a.get("/execute/processes?output=false").status == 200
     first.close()               # the agent's next write fails: the reply is freed
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while True:
         third, r = ask()
         third.close()
@@ -460,7 +473,7 @@ def test_connection_flood_at_the_descriptor_limit(tmp_path):
         for s in flood:
             s.close()
         # recovers: every descriptor back, requests served again
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if a.alive():
@@ -485,7 +498,8 @@ def test_client_leaving_a_synchronous_run(agent, how):
     s = agent.connect()
     s.sendall(b"POST /commands/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + agent.token().encode()
               + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    time.sleep(0.1)
+    wait_until(lambda: agent.get(f"/execute/processes?name={name}").json()["processes"],
+               "the run started before its client leaves")
     if how == "reset":
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         s.close()
@@ -493,7 +507,7 @@ def test_client_leaving_a_synchronous_run(agent, how):
         s.shutdown(socket.SHUT_WR)   # the agent takes this for a departure (see README)
     else:
         s.close()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while True:
         recs = agent.get(f"/execute/processes?name={name}").json()["processes"]
         if recs and recs[0]["status"] in TERMINAL:
@@ -517,23 +531,23 @@ def test_fork_bomb_is_contained_and_killed(start_agent):
     # bash, not dash: dash exits when a fork fails, so its bomb burns out by itself
     bomb = "prlimit --nproc=50:50 setpriv --reuid=65534 --regid=65534 --clear-groups -- " \
            "bash -c ':(){ :|:& };:; sleep 30'"
-    p = start(a, {"command": bomb, "timeout": 3, "working_dir": "/"})
+    p = start(a, {"command": bomb, "timeout": 10, "working_dir": "/"})
     pgid = p["pid"]
     try:
-        time.sleep(1)
-        members = len(group_members(pgid))
+        # the bomb has grown (a state) rather than "a second has passed"
+        members = len(wait_until(lambda: (lambda g: g if len(g) >= 10 else None)(group_members(pgid)),
+                                 "the bomb to reach 10 processes", timeout=9))
         ms = [health_ms(a) for _ in range(10)]
         print(f"\nfork bomb: {members} processes in its group; /health max {max(ms):.1f} ms")
         assert 10 <= members <= 60
-        assert max(ms) < 2000
-        rec = wait_done(a, p["process_id"], timeout=20)
+        assert max(ms) < LATENCY_BOUND_MS
+        rec = wait_done(a, p["process_id"], timeout=60)
         assert rec["status"] == "failed" and rec["reason"] == "timeout"
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while group_members(pgid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert group_members(pgid) == []
-        time.sleep(0.3)
-        assert zombies_of(a.proc.pid) == []
+        wait_until(lambda: zombies_of(a.proc.pid) == [], "no zombie left")
         assert a.alive()
     finally:
         try:
@@ -578,13 +592,14 @@ def test_child_leaving_10000_zombies(start_agent):
               " my $n = 0; opendir(my $d, '/proc'); for (readdir $d) { next unless /^\\d+$/;"
               " open(my $f, '<', \"/proc/$_/stat\") or next; my $s = <$f>;"
               " $n++ if $s =~ /\\) Z (\\d+)/ && $1 == $$ } print \"zombies=$n\\n\"")
-    p = start(a, {"command": "perl", "args": ["-e", script], "timeout": 120})
-    rec = wait_done(a, p["process_id"], timeout=120)
+    # seconds on an idle machine; minutes when other work loads it (seen: over 120 s)
+    p = start(a, {"command": "perl", "args": ["-e", script], "timeout": 900})
+    rec = wait_done(a, p["process_id"], timeout=900)
     assert rec["status"] == "completed", rec
     made = int(rec["stdout"].strip().split("=")[1])
     print(f"\n{made} zombies left by the child at its exit")
     assert made >= 9000
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while zombies_of(a.proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert zombies_of(a.proc.pid) == []
@@ -598,7 +613,7 @@ def test_daemon_escaping_with_setsid(start_agent, tmp_path):
     a = start_agent("--grace", "1")
     pidfile = tmp_path / "daemon.pid"
     p = start(a, {"command": f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 300' & sleep 300"})
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while not (pidfile.exists() and pidfile.read_text().strip()):
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -614,7 +629,7 @@ def test_daemon_escaping_with_setsid(start_agent, tmp_path):
         assert st[1] == a.proc.pid   # reparented to the agent (subreaper)
     finally:
         os.kill(daemon, signal.SIGKILL)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while proc_stat(daemon) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc_stat(daemon) is None, "the agent did not reap the escaped daemon"
@@ -657,10 +672,13 @@ def test_valgrind_memcheck_short_scenario(tmp_path):
         assert a.post("/commands/background", {"command": 5}).status == 400
         assert a.request("POST", "/commands/background", raw_body=b"[" * 1000).status == 400
         with a.connect() as s:   # a client leaving a synchronous run
-            body = b'{"command":"sleep 0.3"}'
+            body = b'{"command":"sleep 0.3","name":"vg-left"}'
             s.sendall(b"POST /commands/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
                       + a.token().encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-        time.sleep(1)
+            wait_until(lambda: a.get("/execute/processes?name=vg-left").json()["processes"],
+                       "the run started before its client leaves")
+        wait_until(lambda: [p for p in a.get("/execute/processes?name=vg-left").json()["processes"]
+                            if p["status"] in TERMINAL], "the run finished without its client")
         s = a.connect()   # a connection still open at shutdown
         s.sendall(b"GET /health HTTP/1.1\r\n")
     finally:

@@ -50,7 +50,7 @@ def child_env(agent, env=None):
     return dict(kv.split("=", 1) for kv in r.json()["stdout"].split("\0") if kv)
 
 
-def wait_for(pred, timeout=10, step=0.05):
+def wait_for(pred, timeout=30, step=0.05):
     end = time.time() + timeout
     while time.time() < end:
         v = pred()
@@ -274,13 +274,16 @@ def test_metrics_snapshot_counts_requests_errors_and_processes(start_agent):
 def test_metrics_cpu_is_sampled_between_calls(start_agent):
     a = start_agent()
     first = a.get("/metrics/snapshot").json()["system"]["cpu"]
-    time.sleep(1.1)
+    time.sleep(1.1)   # the rule under test is about time: a sample is reused for a second
+    t0 = time.monotonic()
     second = a.get("/metrics/snapshot").json()["system"]["cpu"]
     assert second["interval_seconds"] >= 1.0
     assert 0 <= first["usage_percent"] <= 100 and 0 <= second["usage_percent"] <= 100
-    # within a second the figure is reused, not re-measured over a tiny interval
+    # within a second the figure is reused, not re-measured over a tiny interval (checked
+    # only when this client got there within the second: a busy machine may not)
     third = a.get("/metrics/snapshot").json()["system"]["cpu"]
-    assert third["interval_seconds"] == second["interval_seconds"]
+    if time.monotonic() - t0 < 0.9:
+        assert third["interval_seconds"] == second["interval_seconds"]
 
 
 # ---- /metrics (Prometheus text format 0.0.4) ----
@@ -420,8 +423,10 @@ def test_processes_sees_agent_children_come_and_go(agent):
     r = agent.post("/commands/background", {"command": f"exec sleep 30 # {marker}",
                                             "name": marker})
     pid = agent.get("/execute/processes/" + r.json()["process_id"]).json()["pid"]
-    procs = agent.get("/processes").json()["processes"]
-    child = find(procs, lambda p: p["pid"] == pid)
+    # the record is "running" from fork on; /proc names the child "sh" until it has exec'd
+    # sleep (a busy machine shows that window): wait for the state, not for time
+    child = wait_for(lambda: find(agent.get("/processes").json()["processes"],
+                                  lambda p: p["pid"] == pid and p["name"] == "sleep"), timeout=30)
     assert child and child[0]["ppid"] == agent.proc.pid and child[0]["name"] == "sleep"
     assert child[0]["cmdline"] == "sleep 30"
     agent.request("DELETE", "/execute/kill", {"process_id": r.json()["process_id"],
@@ -578,7 +583,7 @@ def test_previous_secret_accepted_during_grace(start_agent, tmp_path):
     if time.time() - t0 < 1.5:   # within the grace (not a timing assertion on the agent)
         assert r.status == 200
         assert wait_for(lambda: "auth=previous_secret" in a.log())
-    assert wait_for(lambda: a.get("/info", token=old).status == 401, timeout=5)
+    assert wait_for(lambda: a.get("/info", token=old).status == 401)
     assert a.get("/info", token=new).status == 200
     # a second rotation retires the first secret for good
     f.write_text("grace-third-secret")

@@ -70,7 +70,7 @@ def marker():
     return f"{random.randint(3000, 9999)}.{random.randint(100, 999)}"
 
 
-def wait_for(cond, timeout=10, step=0.05):
+def wait_for(cond, timeout=30, step=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = cond()
@@ -176,9 +176,13 @@ def test_burst_of_200_orphan_making_commands_leaves_no_zombie(ns_agent):
         r = a.post("/commands/background", {"command": f"sleep {m} & sleep 0.{i % 3 + 1} & exit"})
         assert r.status == 200, r
     wait_records_done(a)
-    # the orphans (sleep 0.x) end within a second; the long ones stay, adopted by PID 1
-    time.sleep(1.0)
-    procs = states_in_namespace(a)
+    # the orphans (sleep 0.x) end soon and are reaped; the long ones stay, adopted by PID 1
+    def settled():
+        procs = states_in_namespace(a)
+        ok = not [p for p in procs if p[1] == "Z"] and \
+            len([p for p in procs if p[2] == "sleep"]) == 200
+        return procs if ok else None
+    procs = wait_for(settled, 60) or states_in_namespace(a)
     assert [p for p in procs if p[1] == "Z"] == []
     adopted = [p for p in procs if p[2] == "sleep"]
     assert len(adopted) == 200, adopted[:5]
@@ -202,12 +206,12 @@ def test_kill_takes_down_the_whole_group(ns_agent):
     rec = wait_for(lambda: (lambda j: j if j["status"] == "failed" else None)(
         a.get(f"/execute/processes/{pid}").json()))
     assert rec["reason"] == "killed"
-    assert wait_for(lambda: sleepers(f"{m}") == [], 3)
-    assert wait_for(lambda: zombies_of(a.host_pid) == [], 3)
+    assert wait_for(lambda: sleepers(f"{m}") == [])
+    assert wait_for(lambda: zombies_of(a.host_pid) == [])
 
 
 def test_sigterm_kills_a_term_ignoring_child_after_the_grace(ns_agent):
-    a = ns_agent("--grace", "2")
+    a = ns_agent("--grace", "5")
     m_ign, m_plain = marker(), marker()
     a.post("/commands/background", {"command": f"trap '' TERM; sleep {m_ign}"})
     a.post("/commands/background", {"command": f"sleep {m_plain}"})
@@ -216,15 +220,19 @@ def test_sigterm_kills_a_term_ignoring_child_after_the_grace(ns_agent):
     assert wait_for(lambda: len(sleepers(f"{m_ign}")) == 2 and sleepers(f"{m_plain}"))
     t0 = time.monotonic()
     a.signal(signal.SIGTERM)
-    assert wait_for(lambda: sleepers(f"{m_plain}") == [], 1.5), "plain child not TERMed"
-    assert len(sleepers(f"{m_ign}")) == 2, "TERM-ignoring children killed before the grace"
-    rc = a.proc.wait(15)
+    # within the grace (5 s): the plain child is gone, the TERM-ignoring ones are not (checked
+    # only while this client is still inside the grace: a busy machine may not be)
+    assert wait_for(lambda: sleepers(f"{m_plain}") == [], 4.5), "plain child not TERMed"
+    ign = sleepers(f"{m_ign}")
+    if time.monotonic() - t0 < 4.5:
+        assert len(ign) == 2, "TERM-ignoring children killed before the grace"
+    rc = a.proc.wait(60)
     elapsed = time.monotonic() - t0
     assert rc == 0, a.log()
-    assert 1.8 <= elapsed < 8, elapsed
+    assert 4.8 <= elapsed < 60, elapsed   # never before the grace
     assert sleepers(f"{m_ign}") == []
     log = a.log()
-    assert "event=shutdown phase=term grace_s=2" in log and "event=shutdown phase=kill" in log
+    assert "event=shutdown phase=term grace_s=5" in log and "event=shutdown phase=kill" in log
     assert "children_left=0" in log
 
 
@@ -235,12 +243,12 @@ def test_second_sigterm_escalates_at_once(ns_agent):
     assert wait_for(lambda: sleepers(f"{m}"))
     t0 = time.monotonic()
     a.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    assert wait_for(lambda: "phase=term" in a.log()), "the first SIGTERM was not taken"
     assert a.proc.poll() is None
     a.signal(signal.SIGINT)
-    rc = a.proc.wait(15)
+    rc = a.proc.wait(45)
     assert rc == 0
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 45   # well inside the 60 s grace: escalated at once
     assert sleepers(f"{m}") == []
 
 
@@ -319,9 +327,9 @@ def test_subreaper_adopts_and_reaps_orphans_of_children(start_agent):
     r = a.post("/commands/run", {"command": f"setsid sh -c 'sleep {m} & echo $!' </dev/null"})
     orphan = int(r.json()["stdout"].strip().splitlines()[-1])
     # its parent shell exited: the orphan belongs to the agent now, not to the host's init
-    assert wait_for(lambda: (proc_stat(orphan) or ("", 0))[1] == a.proc.pid, 3)
+    assert wait_for(lambda: (proc_stat(orphan) or ("", 0))[1] == a.proc.pid)
     os.kill(orphan, signal.SIGKILL)
-    assert wait_for(lambda: proc_stat(orphan) is None, 3), "orphan left as a zombie"
+    assert wait_for(lambda: proc_stat(orphan) is None), "orphan left as a zombie"
     # shutdown stops orphans too
     m2 = marker()
     a.post("/commands/run", {"command": f"setsid sh -c 'sleep {m2} &'"})
@@ -338,8 +346,8 @@ def test_shutdown_not_pid1_waits_the_grace_then_kills(start_agent):
     assert wait_for(lambda: sleepers(f"{m}"))
     t0 = time.monotonic()
     a.proc.send_signal(signal.SIGTERM)
-    assert a.proc.wait(10) == 0
-    assert 0.8 <= time.monotonic() - t0 < 6
+    assert a.proc.wait(30) == 0
+    assert 0.8 <= time.monotonic() - t0 < 30   # never before the 1 s grace
     assert sleepers(f"{m}") == []
 
 

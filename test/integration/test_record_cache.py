@@ -48,12 +48,18 @@ def test_finished_records_read_the_same_every_time(agent):
         assert one.body in first.body
 
 
-def test_running_records_are_not_frozen(agent):
-    pid = run_bg(agent, "echo start; sleep 0.4; echo end")
-    time.sleep(0.15)
+def test_running_records_are_not_frozen(agent, tmp_path):
+    gate = tmp_path / "gate"   # held running until the test has looked: a state, not a pause
+    pid = run_bg(agent, f"echo start; while [ ! -e {gate} ]; do sleep 0.02; done; echo end")
+    deadline = time.monotonic() + 60
     rec = agent.get(f"/execute/processes/{pid}").json()
+    while rec["stdout"] != "start\n" and time.monotonic() < deadline:
+        time.sleep(0.02)
+        rec = agent.get(f"/execute/processes/{pid}").json()
     assert rec["status"] == "running" and rec["pid"] and rec["completed_at"] is None
-    deadline = time.monotonic() + 10
+    assert rec["stdout"] == "start\n"
+    gate.write_text("")
+    deadline = time.monotonic() + 60
     while rec["status"] == "running" and time.monotonic() < deadline:
         time.sleep(0.05)
         rec = agent.get(f"/execute/processes/{pid}").json()

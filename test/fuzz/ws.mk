@@ -1,0 +1,2 @@
+FUZZ += ws
+fuzz_ws_SRCS := ws.c http.c $(BEARLIB)

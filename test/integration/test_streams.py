@@ -1,0 +1,385 @@
+"""Live streams (API.md "Live streams"): SSE with curl -N, WebSocket with a real client
+library (python3-websockets) and with hostile raw frames, resume by offset, gaps, the SDK's
+WS /execute/stream, the ?wait= long poll, and what a reader that never reads costs."""
+import asyncio
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import get, start, wait_done
+from streams_util import (FrameReader, SSEReader, eof_after, frame, poll_until, rss_kb,
+                          sse_events, upgrade)
+
+websockets = pytest.importorskip("websockets")
+
+
+def curl_sse(agent, path, headers=(), timeout=30):
+    args = ["curl", "-sN", "--max-time", str(timeout), "-H", "Authorization: Bearer " + agent.token()]
+    for h in headers:
+        args += ["-H", h]
+    out = subprocess.run(args + [f"http://{agent.addr}{path}"], capture_output=True, timeout=timeout + 5)
+    return out.stdout.decode()
+
+
+def joined(events, name):
+    return "".join(e["data"]["data"] for e in events if e.get("event") == name)
+
+
+def ws_url(agent, path):
+    return f"ws://{agent.addr}{path}"
+
+
+def ws_collect(agent, path, send=None, timeout=120):
+    """Every message (JSON) until the server closes; and the close code."""
+    async def run():
+        async with websockets.connect(ws_url(agent, path), max_size=None,
+                                      extra_headers={"Authorization": "Bearer " + agent.token()}) as ws:
+            if send is not None:
+                await ws.send(json.dumps(send))
+            msgs = []
+            async for m in ws:
+                msgs.append(json.loads(m))
+            return msgs, ws.close_code
+    return asyncio.run(asyncio.wait_for(run(), timeout))
+
+
+# ---- SSE ----
+
+def test_sse_follows_a_process_to_its_exit_with_curl(agent):
+    p = start(agent, {"command": "for i in 1 2 3; do echo out $i; echo err $i >&2; sleep 0.1; done; exit 3"})
+    text = curl_sse(agent, f"/execute/processes/{p['process_id']}/stream")
+    ev = sse_events(text)
+    assert ev[-1]["event"] == "exit"
+    assert ev[-1]["data"]["exit_code"] == 3 and ev[-1]["data"]["status"] == "failed"
+    assert "stdout" not in ev[-1]["data"]   # the record without output: it was streamed
+    assert joined(ev, "stdout") == "out 1\nout 2\nout 3\n"
+    assert joined(ev, "stderr") == "err 1\nerr 2\nerr 3\n"
+    # offsets are contiguous per stream, ids are the offsets after each event
+    for name, idx in (("stdout", 0), ("stderr", 1)):
+        at = 0
+        for e in ev:
+            if e.get("event") == name:
+                assert e["data"]["offset"] == at
+                at += len(e["data"]["data"].encode())
+                assert int(e["id"].split(",")[idx]) == at
+
+
+def test_sse_head_and_answer_headers(agent):
+    p = start(agent, {"command": "echo x"})
+    wait_done(agent, p["process_id"])
+    s = SSEReader(agent, f"/execute/processes/{p['process_id']}/stream")
+    assert s.resp.status == 200
+    assert s.resp.header("content-type").startswith("text/event-stream")
+    assert s.resp.header("content-length") is None
+    assert s.resp.header("x-request-id")
+    assert s.next()["event"] == "stdout"
+    assert s.next()["event"] == "exit"
+    assert s.next() is None   # the response ends with the exit event
+    s.close()
+
+
+def test_sse_resume_by_last_event_id_has_no_loss_and_no_repeat(agent):
+    p = start(agent, {"command": "i=0; while [ $i -lt 400 ]; do echo line $i; echo e$i >&2; i=$((i+1)); sleep 0.002; done"})
+    pid = p["process_id"]
+    got = {"stdout": "", "stderr": ""}
+    last = None
+    for _ in range(5000):   # reconnect after every two events until the exit event
+        s = SSEReader(agent, f"/execute/processes/{pid}/stream", {"Last-Event-ID": last} if last else None)
+        done = False
+        for _ in range(2):
+            e = s.next()
+            if e is None or e["event"] == "exit":
+                done = True
+                break
+            got[e["event"]] += e["data"]["data"]
+            last = e["id"]
+        s.close()
+        if done:
+            break
+    assert done
+    rec = wait_done(agent, pid)
+    assert got["stdout"] == rec["stdout"] and got["stderr"] == rec["stderr"]
+    assert got["stdout"].count("\n") == 400
+
+
+def test_sse_offset_query_resumes_both_streams(agent):
+    p = start(agent, {"command": "printf abcdef; printf ghijkl >&2"})
+    wait_done(agent, p["process_id"])
+    ev = sse_events(curl_sse(agent, f"/execute/processes/{p['process_id']}/stream?offset=4"))
+    assert joined(ev, "stdout") == "ef" and joined(ev, "stderr") == "kl"
+    ev = sse_events(curl_sse(agent, f"/execute/processes/{p['process_id']}/stream?offset=99"))
+    assert joined(ev, "stdout") == "" and ev[-1]["event"] == "exit"
+
+
+def test_sse_gap_when_the_reader_fell_behind_the_kept_bytes(start_agent):
+    a = start_agent("--output-limit", "4096")
+    p = start(a, {"command": "head -c 10000 /dev/zero | tr '\\0' x; echo"})
+    wait_done(a, p["process_id"])
+    ev = sse_events(curl_sse(a, f"/execute/processes/{p['process_id']}/stream"))
+    gaps = [e for e in ev if e.get("event") == "gap"]
+    assert len(gaps) == 1
+    g = gaps[0]["data"]
+    assert g["stream"] == "stdout" and g["gap"] == 10001 - 4096 and g["offset"] == 10001 - 4096
+    assert len(joined(ev, "stdout")) == 4096
+    assert ev[-1]["event"] == "exit"
+
+
+def test_sse_errors(agent):
+    r = agent.get("/execute/processes/proc_0000000000000000/stream")
+    assert r.status == 404 and r.json()["code"] == "PROCESS_NOT_FOUND"
+    p = start(agent, {"command": "true"})
+    for q in ("?offset=-1", "?offset=abc", "?offset=1,x"):
+        r = agent.get(f"/execute/processes/{p['process_id']}/stream{q}")
+        assert r.status == 400 and r.json()["code"] == "INVALID_REQUEST", q
+    r = agent.get(f"/execute/processes/{p['process_id']}/stream", headers={"Last-Event-ID": "x,y"})
+    assert r.status == 400
+    r = agent.get(f"/execute/processes/{p['process_id']}/stream", token=False)
+    assert r.status == 401
+
+
+def test_many_readers_of_one_process_get_the_same_bytes(agent):
+    p = start(agent, {"command": "i=0; while [ $i -lt 200 ]; do echo $i; i=$((i+1)); done; sleep 0.2"})
+    readers = [SSEReader(agent, f"/execute/processes/{p['process_id']}/stream") for _ in range(6)]
+    outs = []
+    for r in readers:
+        text = ""
+        while True:
+            e = r.next()
+            if e is None or e["event"] == "exit":
+                break
+            text += e["data"]["data"]
+        r.close()
+        outs.append(text)
+    rec = wait_done(agent, p["process_id"])
+    assert all(o == rec["stdout"] for o in outs)
+
+
+def test_utf8_split_across_writes_is_never_two_replacement_chars(agent):
+    # the euro sign's three bytes in three writes, apart in time
+    p = start(agent, {"command": "printf '\\342'; sleep 0.2; printf '\\202'; sleep 0.2; printf '\\254\\n'"})
+    ev = sse_events(curl_sse(agent, f"/execute/processes/{p['process_id']}/stream"))
+    assert joined(ev, "stdout") == "\u20ac\n"
+
+
+# ---- WebSocket: process stream ----
+
+def test_ws_process_stream_with_a_real_client(agent):
+    p = start(agent, {"command": "echo one; sleep 0.2; echo two >&2; exit 2"})
+    msgs, code = ws_collect(agent, f"/execute/processes/{p['process_id']}/stream")
+    assert code == 1000
+    assert [m["type"] for m in msgs][-1] == "exit"
+    assert msgs[-1]["exit_code"] == 2
+    assert "".join(m["data"] for m in msgs if m["type"] == "stdout") == "one\n"
+    assert "".join(m["data"] for m in msgs if m["type"] == "stderr") == "two\n"
+
+
+def test_ws_signal_message_kills_the_process(agent):
+    p = start(agent, {"command": "sleep 60"})
+    msgs, code = ws_collect(agent, f"/execute/processes/{p['process_id']}/stream",
+                            send={"type": "signal", "signal": "SIGKILL"})
+    assert msgs[-1]["type"] == "exit" and msgs[-1]["reason"] == "killed"
+
+
+def test_ws_handshake_errors(agent):
+    p = start(agent, {"command": "true"})
+    path = f"/execute/processes/{p['process_id']}/stream"
+    s, r, _ = upgrade(agent, path, {"Sec-WebSocket-Version": "8"})
+    assert r.status == 426 and r.header("sec-websocket-version") == "13"
+    s.close()
+    s, r, _ = upgrade(agent, path, {"Sec-WebSocket-Key": "short"})
+    assert r.status == 400
+    s.close()
+    s, r, _ = upgrade(agent, path, {"Authorization": None})
+    assert r.status == 401
+    s.close()
+    r = agent.get("/execute/stream")
+    assert r.status == 426 and r.json()["code"] == "INVALID_REQUEST"
+
+
+# ---- WS /execute/stream (the SDK's runCodeStream) ----
+
+def test_execute_stream_sdk_shape(agent):
+    msgs, code = ws_collect(agent, "/execute/stream", send={
+        "type": "execute", "code": "import sys\nprint('a')\nprint('b', file=sys.stderr)\nsys.exit(4)",
+        "language": "python", "timeout": 30, "workdir": agent.workdir, "env": {"X": "1"}})
+    types = [m["type"] for m in msgs]
+    assert types[-2:] == ["result", "complete"]
+    res, comp = msgs[-2], msgs[-1]
+    assert res["exit_code"] == 4 and comp["exit_code"] == 4 and comp["success"] is False
+    assert comp["execution_time"] == res["execution_time"] >= 0
+    assert "".join(m["data"] for m in msgs if m["type"] == "stdout") == "a\n"
+    assert "".join(m["data"] for m in msgs if m["type"] == "stderr") == "b\n"
+    assert all("timestamp" in m for m in msgs if m["type"] in ("stdout", "stderr"))
+    assert code == 1000
+
+
+def test_execute_stream_errors_end_with_complete(agent):
+    for bad in ({"type": "execute", "code": "x", "language": "cobol"},
+                {"type": "execute"},
+                {"type": "nonsense", "code": "print(1)"},
+                {"type": "execute", "code": "print(1)", "workdir": "/no/such/dir"}):
+        msgs, code = ws_collect(agent, "/execute/stream", send=bad)
+        assert msgs[0]["type"] == "error" and msgs[0]["code"], bad
+        assert msgs[-1]["type"] == "complete" and msgs[-1]["success"] is False, bad
+
+
+def test_execute_stream_50_in_a_row_none_hangs(agent):
+    for i in range(50):
+        msgs, _ = ws_collect(agent, "/execute/stream", send={
+            "type": "execute", "code": f"echo {i}", "language": "bash", "workdir": agent.workdir})
+        assert msgs[-1]["type"] == "complete" and msgs[-1]["exit_code"] == 0
+        assert "".join(m["data"] for m in msgs if m["type"] == "stdout") == f"{i}\n"
+
+
+def test_execute_stream_with_a_raw_client(agent):
+    """Each frame is written on its own; whether two share a client's read depends on the
+    client's speed (spacing is measured in bench/streams.py, not asserted here)."""
+    s, r, left = upgrade(agent, "/execute/stream", timeout=120)
+    assert r.status == 101 and r.header("sec-websocket-accept")
+    s.sendall(frame(1, json.dumps({"type": "execute", "code": "echo 1", "language": "bash",
+                                   "workdir": agent.workdir})))
+    msgs, code = FrameReader(s, left).until_close()
+    assert [m["type"] for m in msgs] == ["stdout", "result", "complete"]
+    assert code == 1000
+    assert eof_after(s)
+    s.close()
+
+
+# ---- hostile frames ----
+
+HOSTILE = [
+    ("unmasked", frame(1, "hi", mask=False), 1002),
+    ("reserved bits", frame(1, "hi", rsv=4), 1002),
+    ("fragmented ping", frame(9, "x", fin=False), 1002),
+    ("continuation without start", frame(0, "x"), 1002),
+    ("unknown data opcode", frame(3, "x"), 1002),
+    ("unknown control opcode", frame(0xB, ""), 1002),
+    ("close code 1005", frame(8, struct.pack(">H", 1005)), 1002),
+    ("close code 999", frame(8, struct.pack(">H", 999)), 1002),
+    ("close 1 byte", frame(8, b"\x03"), 1002),
+    ("ping over 125", frame(9, b"p" * 126), 1002),
+    ("2^40-byte length", frame(2, b"", length=1 << 40), 1009),
+    ("length top bit", frame(2, b"", length=1 << 63), 1002),
+    ("invalid utf-8 text", frame(1, b"\xc0\xaf"), 1007),
+    ("text ends mid-character", frame(1, b"ok\xe2\x82"), 1007),
+    ("over 1 MiB in fragments", frame(2, b"x" * 600000, fin=False) + frame(0, b"x" * 600000), 1009),
+    ("new message inside a fragmented one", frame(1, "a", fin=False) + frame(1, "b"), 1002),
+]
+
+
+@pytest.mark.parametrize("name,data,code", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_frames_close_with_the_right_code(agent, name, data, code):
+    p = start(agent, {"command": "sleep 30"})
+    s, r, left = upgrade(agent, f"/execute/processes/{p['process_id']}/stream")
+    assert r.status == 101
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    msgs, got = FrameReader(s, left).until_close()
+    assert got == code, name
+    assert eof_after(s)
+    s.close()
+    assert agent.alive()
+    agent.post(f"/execute/kill/{p['process_id']}")
+
+
+def test_ping_pong_and_close_handshake(agent):
+    p = start(agent, {"command": "sleep 30"})
+    s, r, left = upgrade(agent, f"/execute/processes/{p['process_id']}/stream")
+    fr = FrameReader(s, left)
+    s.sendall(frame(9, "hello"))
+    assert fr.read()[:2] == (10, b"hello")
+    s.sendall(frame(8, struct.pack(">H", 1000) + b"bye"))
+    op, payload, _ = fr.read()
+    assert op == 8 and struct.unpack(">H", payload[:2])[0] == 1000
+    assert eof_after(s)
+    s.close()
+    agent.post(f"/execute/kill/{p['process_id']}")
+
+
+def test_frames_sent_with_the_handshake_are_read(agent):
+    """A client may send its first frame in the same packet as the upgrade request."""
+    s = agent.connect(120)
+    req = ("GET /execute/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nSec-WebSocket-Version: 13\r\n"
+           f"Authorization: Bearer {agent.token()}\r\n\r\n").encode()
+    s.sendall(req + frame(1, json.dumps({"type": "execute", "code": "print(7)", "workdir": agent.workdir})))
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, rest = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 101")
+    msgs, code = FrameReader(s, rest).until_close()
+    assert msgs[-1]["type"] == "complete" and msgs[-1]["exit_code"] == 0
+    s.close()
+
+
+# ---- long poll ----
+
+def test_wait_long_poll(agent):
+    p = start(agent, {"command": "sleep 0.5; echo done"})
+    r = agent.get(f"/execute/processes/{p['process_id']}?wait=30")
+    assert r.status == 200 and r.json()["status"] == "completed" and r.json()["stdout"] == "done\n"
+    p = start(agent, {"command": "sleep 30"})
+    r = agent.get(f"/execute/processes/{p['process_id']}?wait=0.2")
+    assert r.status == 200 and r.json()["status"] == "running"
+    for bad in ("abc", "-1", "", "nan"):
+        r = agent.get(f"/execute/processes/{p['process_id']}?wait={bad}")
+        assert r.status == 400 and r.json()["code"] == "INVALID_REQUEST", bad
+    agent.post(f"/execute/kill/{p['process_id']}")
+    r = agent.get(f"/execute/processes/{p['process_id']}?wait=30")
+    assert r.json()["status"] == "failed"
+
+
+def test_wait_client_leaving_early_costs_nothing(agent):
+    p = start(agent, {"command": "sleep 1"})
+    for _ in range(20):
+        s = agent.connect()
+        s.sendall(f"GET /execute/processes/{p['process_id']}?wait=30 HTTP/1.1\r\nHost: x\r\n"
+                  f"Authorization: Bearer {agent.token()}\r\n\r\n".encode())
+        s.close()
+    assert wait_done(agent, p["process_id"])["status"] == "completed"
+    assert agent.alive()
+
+
+# ---- slow and absent readers ----
+
+@pytest.mark.once
+def test_reader_that_never_reads_costs_no_memory_and_slows_nothing(start_agent):
+    a = start_agent()
+    base = rss_kb(a.proc.pid)
+    p = start(a, {"command": "head -c 200000000 /dev/zero"})
+    idle = []
+    for _ in range(3):
+        s = SSEReader(a, f"/execute/processes/{p['process_id']}/stream")
+        s.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        idle.append(s)
+        ws, r, _ = upgrade(a, f"/execute/processes/{p['process_id']}/stream")
+        idle.append(ws)
+    rec = wait_done(a, p["process_id"], timeout=120)
+    assert rec["stdout_bytes"] == 200000000
+    grown = rss_kb(a.proc.pid) - base
+    # the rings (1 MiB each) and one held message per reader; not 200 MB per reader
+    assert grown < 16 * 1024, f"RSS grew {grown} KiB"
+    for s in idle:
+        (s.s if hasattr(s, "s") else s).close()
+    assert a.alive()
+
+
+def test_streams_end_at_shutdown(start_agent):
+    a = start_agent()
+    p = start(a, {"command": "sleep 60"})
+    s, r, left = upgrade(a, f"/execute/processes/{p['process_id']}/stream")
+    sse = SSEReader(a, f"/execute/processes/{p['process_id']}/stream")
+    assert r.status == 101
+    a.proc.send_signal(signal.SIGTERM)
+    msgs, code = FrameReader(s, left).until_close()
+    assert code in (1000, 1001)
+    assert a.proc.wait(20) == 0

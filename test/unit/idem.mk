@@ -1,0 +1,3 @@
+UNITS += idem
+unit_idem_SRCS := idem.c
+unit_idem_LIBS := $(BEARLIB)

@@ -1,0 +1,2 @@
+UNITS += utf8
+unit_utf8_SRCS := utf8.c json.c buf.c
