@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_files.h"
 #include "api_ops.h"
 #include "init.h"
 #include "limits.h"
@@ -57,6 +58,7 @@ static const struct flag flags[] = {
     { "terminal-keep", FLAG_LONG, CFG(terminal_keep_s), "seconds an unattached WS /terminal session waits for its client before it is hung up (default 300)" },
     { "init", FLAG_BOOL, CFG(init_mode), "be a VM's init: mount /proc /sys /dev /tmp /run, lo up" },
     { "hostname", FLAG_STR, CFG(hostname), "set the hostname at start" },
+    { "files-root", FLAG_STR, CFG(files_root), "confine the file endpoints beneath this directory" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -589,7 +591,7 @@ int main(int argc, char **argv)
                         "SANDBOX_AGENT_JWT_SECRET (or --no-auth on loopback)\n");
         return 2;
     }
-    if (prepare_workdir(a.cfg.workdir) < 0)
+    if (prepare_workdir(a.cfg.workdir) < 0 || api_files_init(a.cfg.files_root, a.cfg.workdir) < 0)
         return 2;
 
     int lfd = listen_on(a.cfg.listen, a.cfg.no_auth, a.listen_addr, sizeof a.listen_addr);

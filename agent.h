@@ -25,6 +25,7 @@ struct config {
     long terminal_keep_s;      /* WS /terminal: an unattached session is hung up after this */
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
+    const char *files_root;    /* --files-root: file endpoints confined beneath it */
 };
 
 struct agent {

@@ -6,6 +6,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "api_files.h"
 #include "api_ops.h"
 #include "api_proc.h"
 #include "api_stream.h"
@@ -62,6 +63,18 @@ static const struct route routes[] = {
     { "POST", "/execute/processes/{id}/stdin/close", api_process_stdin_close, 0 },
     { "POST", "/execute/processes/{id}/resize", api_process_resize, 0 },
     { "GET", "/terminal", api_terminal, 0 },
+    /* files (api_files.c); POST/PUT /files/upload bodies stream via api_body_hook */
+    { "GET", "/files/read", api_files_read, 0 },
+    { "GET", "/files/download", api_files_download, 0 },
+    { "POST", "/files/write", api_files_write, 0 },
+    { "POST", "/files/upload", api_files_upload, 0 },
+    { "PUT", "/files/upload", api_files_upload, 0 },
+    { "GET", "/files/list", api_files_list, 0 },
+    { "GET", "/files/exists", api_files_exists, 0 },
+    { "GET", "/files/stat", api_files_stat, 0 },
+    { "DELETE", "/files/remove", api_files_remove, 0 },
+    { "POST", "/files/mkdir", api_files_mkdir, 0 },
+    { "POST", "/files/move", api_files_move, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -335,6 +348,19 @@ int api_handle(void *ctx, struct server_request *req, struct server_reply *rep)
     route_match(found->pattern, req->path, req->path_len, &param, &param_len);
     rep->status = 200;
     return found->fn(c, req, rep, param, param_len);
+}
+
+int api_body_hook(void *ctx, struct server_request *req, struct server_reply *rep,
+                  struct server_sink *sink)
+{
+    static const char upload[] = "/files/upload";
+    if (req->path_len != sizeof upload - 1 || memcmp(req->path, upload, req->path_len) != 0 ||
+        !(method_is(req, "POST") || method_is(req, "PUT")))
+        return 0;
+    rep->status = 200;
+    if (authorize(ctx, req, rep) < 0)
+        return SERVER_ANSWERED;
+    return api_files_upload_stream(ctx, req, rep, sink);
 }
 
 /* ---- endpoints ---- */

@@ -41,6 +41,11 @@ typedef int api_route_fn(const struct api_ctx *c, struct server_request *req,
 /* The server_handler: routes req (ctx is the struct api_ctx). */
 int api_handle(void *ctx, struct server_request *req, struct server_reply *rep);
 
+/* The server's body hook (server_set_body_hook): uploads stream to disk, after the same
+ * routing and authorization as any request; every other body is buffered (ctx: api_ctx). */
+int api_body_hook(void *ctx, struct server_request *req, struct server_reply *rep,
+                  struct server_sink *sink);
+
 /* The server's reply observer (server_on_reply): keeps answers to Idempotency-Key
  * requests so a repeat gets the first answer (idem.h). */
 void api_on_reply(uint64_t token, const struct server_reply *rep);

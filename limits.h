@@ -82,6 +82,21 @@
 #define LIMIT_TERM_KEEP_S      300          /* an unattached session waits this long for its
                                              * client (--terminal-keep), then is hung up */
 #define LIMIT_TERM_CHUNK       65536        /* output bytes per terminal message */
+/* Files (files.c, multipart.c, api_files.c) */
+#define LIMIT_FILES_LIST       10000        /* entries one listing returns, then truncated:
+                                             * ~2.5 MiB of JSON, listed in well under 50 ms */
+#define LIMIT_FILES_LIST_BYTES (4u << 20)   /* relative names kept while sorting a listing */
+#define LIMIT_FILES_DEPTH      32           /* ?depth= of a listing; levels a recursive remove
+                                             * or copy descends (one descriptor per level) */
+#define LIMIT_FILES_READ       (64u << 20)  /* /files/read answers in JSON; bigger is 413,
+                                             * /files/download streams any size */
+#define LIMIT_FILES_IO         (256u << 10) /* upload read buffer per streaming connection:
+                                             * 20 uploads at once hold 5 MiB */
+#define LIMIT_FILES_SEND       (8u << 20)   /* sendfile bytes per loop round for one reply, so
+                                             * a fast reader does not starve the others */
+#define LIMIT_MULTIPART_HEADER 8192         /* one part's header section; browsers send ~200 */
+#define LIMIT_MULTIPART_NAME   1024         /* a part's name or filename parameter */
+#define LIMIT_MULTIPART_BOUNDARY 70         /* RFC 2046 5.1.1 */
 
 /* Idempotency-Key (idem.c): answers kept so a repeated start request is answered, not re-run */
 #define LIMIT_IDEM_TTL_MS      (10 * 60 * 1000) /* how long a key is remembered: the SDKs retry

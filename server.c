@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -29,6 +30,7 @@ enum conn_state {
     ST_PARKED,   /* the handler answers later (a synchronous run) */
     ST_WRITE,    /* writing a reply */
     ST_LINGER,   /* write side shut; draining input so the peer reads our last reply */
+    ST_STREAM,   /* a request body streaming to a sink (server_set_body_hook) */
 };
 
 struct conn {
@@ -62,6 +64,15 @@ struct conn {
     /* takeover: the owner the connection goes to once the head is written */
     const struct server_owner *owner;
     void *owner_ctx;
+    /* a streamed request body (ST_STREAM) */
+    struct server_sink sink;
+    int streaming;            /* sink holds a body: end or abort still owed */
+    char *sbuf;               /* LIMIT_FILES_IO bytes while streaming */
+    size_t s_pend;            /* decoded bytes at sbuf[0..) the sink has not taken */
+    uint64_t s_got;           /* Content-Length bodies: raw bytes read so far */
+    int s_done;               /* the whole body is decoded */
+    int s_busy;               /* the sink took less than offered: not reading */
+    uint64_t file_sent;       /* file-backed reply: bytes of it sent */
     /* last, so conn_new can zero everything before it without touching 16 KiB */
     char in[LIMIT_HEADER_BYTES];
 };
@@ -74,6 +85,7 @@ static size_t bodies_held;    /* request body buffers over all connections */
 static size_t replies_held;   /* large reply buffers (> KEEP_BYTES) over all connections */
 static int stopping;
 static server_handler *handler;
+static server_body_hook *body_hook;
 static void (*on_reply)(uint64_t token, const struct server_reply *rep);
 static void *handler_ctx;
 static uint32_t reqgen_next;
@@ -109,8 +121,13 @@ static void conn_reply_account(struct conn *c)
     c->rep_held = cap;
 }
 
+static void conn_stream_stop(struct conn *c, int aborted);
+static void reply_file_drop(struct server_reply *r);
+
 static void conn_close(struct conn *c)
 {
+    conn_stream_stop(c, 1);
+    reply_file_drop(&c->rep);
     loop_del(c->fd);
     close(c->fd);
     conns[c->slot] = NULL;
@@ -192,12 +209,50 @@ static const char *http_date(void)
 
 static void conn_log(struct conn *c, int64_t now)
 {
-    size_t bytes = c->head_out_len + (c->head ? 0 : c->rep.body.len);
+    size_t bytes = c->head_out_len + (c->head ? 0 : c->rep.body.len + c->file_sent);
     log_line("level=info event=request id=%s method=%s path=%s status=%d bytes=%zu us=%lld%s%s",
              c->rid, c->method, c->path, c->rep.status, bytes,
              (long long)(now - c->started), c->rep.note ? " " : "",
              c->rep.note ? c->rep.note : "");
     metrics_request(c->rep.status, now - c->started);
+}
+
+static void reply_file_drop(struct server_reply *r)
+{
+    if (r->file.set)
+        close(r->file.fd);
+    r->file.set = 0;
+}
+
+/* The file part of a reply, after the headers: sendfile from the page cache, at most
+ * LIMIT_FILES_SEND bytes per loop round so one fast reader does not hold the loop.
+ * Returns 1 when all is sent, 0 to go on at POLLOUT, -1 on error (a file that shrank
+ * under us too: the Content-Length already promised its bytes). */
+static int conn_flush_file(struct conn *c)
+{
+    struct server_reply *r = &c->rep;
+    uint64_t round = 0;
+    while (c->file_sent < r->file.len) {
+        if (round >= LIMIT_FILES_SEND) {
+            c->deadline = util_mono_us() + (int64_t)LIMIT_WRITE_MS * 1000;
+            return 0;
+        }
+        uint64_t left = r->file.len - c->file_sent;
+        off_t off = (off_t)(r->file.off + c->file_sent);
+        size_t want = left < LIMIT_FILES_SEND ? (size_t)left : LIMIT_FILES_SEND;
+        ssize_t n = sendfile(c->fd, r->file.fd, &off, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->deadline = util_mono_us() + (int64_t)LIMIT_WRITE_MS * 1000;
+            return 0;
+        }
+        if (n <= 0)
+            return -1;
+        c->file_sent += (uint64_t)n;
+        round += (uint64_t)n;
+    }
+    return 1;
 }
 
 /* Tries to write what is left; returns 1 when the reply is fully written. */
@@ -223,7 +278,7 @@ static int conn_flush(struct conn *c)
         c->out_off += (size_t)w;
         c->deadline = util_mono_us() + (int64_t)LIMIT_WRITE_MS * 1000;
     }
-    return 1;
+    return c->rep.file.set && !c->head ? conn_flush_file(c) : 1;
 }
 
 /* Returns 1 when the connection is ready for its next request, 0 when it is closing. */
@@ -231,6 +286,7 @@ static int conn_finish_write(struct conn *c)
 {
     int64_t now = util_mono_us();
     conn_log(c, now);
+    reply_file_drop(&c->rep);
     if (c->owner) {
         conn_handover(c);
         return 0;
@@ -249,6 +305,7 @@ static void reply_error(struct conn *c, int status, const char *code, const char
     struct server_reply *r = &c->rep;
     buf_reset(&r->body);
     buf_reset(&r->headers);
+    reply_file_drop(r);
     r->status = status;
     r->content_type = NULL;
     /* msg and code are our own constants (no escaping needed); "message" repeats "error"
@@ -305,12 +362,13 @@ static int conn_send(struct conn *c)
                      "X-Request-ID: %s\r\n%s%.*s\r\n",
                      r->status, http_status_reason(r->status), http_date(),
                      r->content_type ? r->content_type : "application/json; charset=utf-8",
-                     r->body.len, c->rid,
+                     r->file.set ? (size_t)r->file.len : r->body.len, c->rid,
                      !c->keep_alive ? "Connection: close\r\n"
                      : c->req.minor == 0 ? "Connection: keep-alive\r\n" : "",
                      (int)r->headers.len, r->headers.data ? r->headers.data : "");
     c->head_out_len = n > 0 && (size_t)n < sizeof c->head_out ? (size_t)n : 0;
     c->out_off = 0;
+    c->file_sent = 0;
     conn_reply_account(c);
     c->state = ST_WRITE;
     int done = conn_flush(c);
@@ -403,6 +461,7 @@ static int conn_dispatch(struct conn *c, const char *body, size_t body_len, size
     r->status = 500;
     r->content_type = NULL;
     r->note = NULL;
+    r->file.set = 0;
     int rc = handler(handler_ctx, &rq, r);
     r->note = rq.note;
     conn_consume(c, consume);
@@ -514,6 +573,154 @@ static int conn_start_body(struct conn *c)
     return 0;
 }
 
+/* ---- streamed request bodies (server_set_body_hook) ---- */
+
+#define STREAM_NOT (-2)   /* conn_stream_start: the hook wants the body buffered */
+
+/* Ends a stream early or after its end callback: abort owed unless ended. */
+static void conn_stream_stop(struct conn *c, int aborted)
+{
+    if (!c->streaming)
+        return;
+    c->streaming = 0;
+    if (aborted)
+        c->sink.abort(c->sink.ctx);
+    free(c->sbuf);
+    c->sbuf = NULL;
+}
+
+/* Offers the sink what is decoded; ends the request once all is decoded and taken.
+ * Returns as conn_send does; 0 while the body goes on or the sink is busy. */
+static int conn_stream_drain(struct conn *c)
+{
+    if (c->s_pend > 0) {
+        size_t took = c->sink.data(c->sink.ctx, c->sbuf, c->s_pend);
+        if (took < c->s_pend) {   /* busy: stop reading until server_body_resume */
+            memmove(c->sbuf, c->sbuf + took, c->s_pend - took);
+            c->s_pend -= took;
+            c->s_busy = 1;
+            c->deadline = 0;
+            conn_watch(c, 0);
+            return 0;
+        }
+        c->s_pend = 0;
+    }
+    c->s_busy = 0;
+    if (!c->s_done) {
+        c->deadline = util_mono_us() + (int64_t)LIMIT_BODY_MS * 1000;   /* per progress */
+        conn_watch(c, POLLIN);
+        return 0;
+    }
+    c->streaming = 0;
+    c->sink.end(c->sink.ctx, &c->rep);
+    free(c->sbuf);
+    c->sbuf = NULL;
+    return conn_send(c);
+}
+
+/* n raw body bytes arrived at sbuf[s_pend..]: decode them (chunked in place; bytes after
+ * the last chunk go back to in[] for the next request), then drain. */
+static int conn_stream_input(struct conn *c, size_t n)
+{
+    if (c->framing.body == HTTP_BODY_CHUNKED) {
+        if (n == 0)
+            return conn_stream_drain(c);
+        size_t k = n;
+        ssize_t r = http_chunked_decode(&c->chunked, c->sbuf + c->s_pend, &k);
+        c->s_pend += k;
+        if (r < HTTP_INCOMPLETE || (r >= 0 && (size_t)r > sizeof c->in - c->in_len)) {
+            conn_stream_stop(c, 1);
+            return conn_error(c, 400, "INVALID_REQUEST", "malformed chunked body");
+        }
+        if (r >= 0) {
+            memcpy(c->in + c->in_len, c->sbuf + c->s_pend, (size_t)r);
+            c->in_len += (size_t)r;
+            c->s_done = 1;
+        }
+    } else {
+        c->s_pend += n;
+        c->s_got += n;
+        c->s_done = c->s_got == c->framing.length;
+    }
+    return conn_stream_drain(c);
+}
+
+/* Asks the body hook about the request whose headers are in. Returns STREAM_NOT to buffer
+ * the body as usual, else as conn_send does (0 while streaming). */
+static int conn_stream_start(struct conn *c)
+{
+    struct server_request rq = { .http = &c->req, .request_id = c->rid };
+    c->head = c->req.method_len == 4 && memcmp(c->req.method, "HEAD", 4) == 0;
+    rq.method = c->head ? "GET" : c->req.method;
+    rq.method_len = c->head ? 3 : c->req.method_len;
+    rq.head = c->head;
+    http_split_target(c->req.target, c->req.target_len, &rq.path, &rq.path_len, &rq.query,
+                      &rq.query_len);
+    rq.body = "";
+    c->reqgen = ++reqgen_next;
+    rq.token = (uint64_t)c->slot << 32 | c->reqgen;
+    struct server_reply *r = &c->rep;
+    buf_reset(&r->body);
+    buf_reset(&r->headers);
+    r->status = 500;
+    r->content_type = NULL;
+    r->note = NULL;
+    r->file.set = 0;
+    struct server_sink sink = { 0 };
+    int rc = body_hook(handler_ctx, &rq, r, &sink);
+    r->note = rq.note;
+    if (rc == SERVER_ANSWERED) {   /* the body stays unread: close after the answer */
+        c->keep_alive = 0;
+        conn_consume(c, c->head_len);
+        return conn_send(c);
+    }
+    if (rc != SERVER_STREAM)
+        return STREAM_NOT;
+    c->sbuf = malloc(LIMIT_FILES_IO);
+    if (!c->sbuf) {
+        sink.abort(sink.ctx);
+        return conn_error(c, 503, "INTERNAL_ERROR", "busy: out of memory for the body");
+    }
+    c->sink = sink;
+    c->streaming = 1;
+    c->s_pend = 0;
+    c->s_got = 0;
+    c->s_done = 0;
+    c->s_busy = 0;
+    memset(&c->chunked, 0, sizeof c->chunked);
+    size_t avail = c->in_len - c->head_len;   /* < LIMIT_FILES_IO: it fitted in[] */
+    if (c->framing.body == HTTP_BODY_LENGTH && avail > c->framing.length)
+        avail = (size_t)c->framing.length;   /* the rest is a pipelined request */
+    memcpy(c->sbuf, c->in + c->head_len, avail);
+    conn_consume(c, c->head_len + avail);
+    c->state = ST_STREAM;
+    conn_continue(c);
+    return conn_stream_input(c, avail);
+}
+
+static void conn_read_stream(struct conn *c)
+{
+    if (c->s_busy)
+        return;
+    size_t want = LIMIT_FILES_IO - c->s_pend;
+    if (c->framing.body == HTTP_BODY_LENGTH && c->framing.length - c->s_got < want)
+        want = (size_t)(c->framing.length - c->s_got);
+    /* chunked: what follows the last chunk must fit back into in[] */
+    if (c->framing.body == HTTP_BODY_CHUNKED && sizeof c->in - c->in_len < want)
+        want = sizeof c->in - c->in_len;
+    if (want == 0)
+        return;
+    ssize_t n = read(c->fd, c->sbuf + c->s_pend, want);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_close(c);   /* cut off mid-body: the sink aborts, nothing to answer */
+        return;
+    }
+    if (n < 0)
+        return;
+    if (conn_stream_input(c, (size_t)n) > 0)
+        conn_process(c);
+}
+
 /* Parses and answers the request at the start of in[]. Returns 1 when it was answered
  * and the connection is ready for the next one, else 0 (waiting, or closed). */
 static int conn_next_request(struct conn *c)
@@ -549,6 +756,11 @@ static int conn_next_request(struct conn *c)
     if (status)
         return conn_framing_error(c, status) > 0;
     c->keep_alive = c->framing.keep_alive;
+    if (body_hook && c->framing.body != HTTP_BODY_NONE) {
+        int sr = conn_stream_start(c);
+        if (sr != STREAM_NOT)
+            return sr > 0;
+    }
     if (c->framing.body == HTTP_BODY_NONE)
         return conn_dispatch(c, "", 0, c->head_len) > 0;
     if (c->framing.body == HTTP_BODY_LENGTH && c->framing.length > LIMIT_BODY_BYTES)
@@ -608,6 +820,10 @@ static void conn_read_body(struct conn *c)
 
 static void conn_readable(struct conn *c)
 {
+    if (c->state == ST_STREAM) {
+        conn_read_stream(c);
+        return;
+    }
     if (c->state == ST_BODY) {
         conn_read_body(c);
         return;
@@ -651,6 +867,11 @@ static void conn_on_event(void *ctx, int fd, short revents)
             conn_close(c);
         else if (done && conn_finish_write(c))
             conn_process(c);   /* a pipelined request may already be in in[] */
+        return;
+    }
+    if (c->state == ST_STREAM && c->s_busy) {   /* not reading; only a hangup matters */
+        if (revents & (POLLHUP | POLLERR))
+            conn_close(c);
         return;
     }
     if (revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))
@@ -747,6 +968,9 @@ int64_t server_tick(int64_t now)
                 conn_error(c, 408, "INVALID_REQUEST", "request header timeout");
             } else if (c->state == ST_BODY) {
                 conn_error(c, 408, "INVALID_REQUEST", "request body timeout");
+            } else if (c->state == ST_STREAM) {
+                conn_stream_stop(c, 1);   /* no byte for LIMIT_BODY_MS */
+                conn_error(c, 408, "INVALID_REQUEST", "request body timeout");
             } else {
                 conn_close(c);   /* idle, stalled writer, or lingering: just go */
                 continue;
@@ -800,6 +1024,32 @@ void server_shutdown(void)
     for (int i = 0; i < nowners; i++)
         if (owners[i]->stop)
             owners[i]->stop();
+}
+
+void server_set_body_hook(server_body_hook *hook)
+{
+    body_hook = hook;
+}
+
+void server_body_resume(uint64_t token)
+{
+    uint32_t slot = (uint32_t)(token >> 32);
+    if (slot >= LIMIT_CONNECTIONS)
+        return;
+    struct conn *c = conns[slot];
+    if (!c || c->state != ST_STREAM || c->reqgen != (uint32_t)token || !c->s_busy)
+        return;
+    if (conn_stream_drain(c) > 0)
+        conn_process(c);
+}
+
+void server_reply_file(struct server_reply *rep, int fd, uint64_t off, uint64_t len)
+{
+    reply_file_drop(rep);
+    rep->file.set = 1;
+    rep->file.fd = fd;
+    rep->file.off = off;
+    rep->file.len = len;
 }
 
 int server_connections(void)

@@ -36,6 +36,11 @@ struct server_reply {
     struct buf headers;       /* extra header lines, each ending in CRLF */
     struct buf body;
     const char *note;         /* copied from the request for the log line */
+    struct {                  /* a file-backed body: see server_reply_file */
+        int set;
+        int fd;
+        uint64_t off, len;
+    } file;
 };
 
 /* Returns 0 when rep is ready to send, or SERVER_PARKED: the handler kept req->token and
@@ -75,6 +80,46 @@ int64_t server_tick(int64_t now_us);
 struct server_reply *server_parked(uint64_t token);
 /* Sends the parked reply (no-op when the client went away). */
 void server_resume(uint64_t token);
+/* ---- Streaming request bodies and file-backed replies (the files API) ----
+ * A request body is normally buffered (up to LIMIT_BODY_BYTES) and the handler is called
+ * after it. A body hook sees every request that has a body once its headers are in, before
+ * any body byte is read, and may take the body as a stream instead: decoded bytes (from
+ * Content-Length or chunked framing) go to a sink as they arrive, any size, through one
+ * LIMIT_FILES_IO buffer per connection. A sink that takes fewer bytes than offered is
+ * busy: the server stops reading the socket (TCP backpressure) until server_body_resume.
+ * Replies may be backed by a file instead of rep->body: sendfile, never read into memory.
+ */
+
+/* Where a streamed body goes. Called on the loop; none of them may block. */
+struct server_sink {
+    /* The next decoded body bytes, in order. Returns how many it took (0..n). */
+    size_t (*data)(void *ctx, const char *p, size_t n);
+    /* The body is complete and every byte was taken: fill rep as a handler would. */
+    void (*end)(void *ctx, struct server_reply *rep);
+    /* The body will never complete (client gone or too slow, malformed chunked framing,
+     * a stop): release everything; no reply is asked for. Exactly one of end and abort
+     * is called, once. */
+    void (*abort)(void *ctx);
+    void *ctx;
+};
+
+#define SERVER_STREAM   2     /* body hook: *sink is filled, stream the body to it */
+#define SERVER_ANSWERED 3     /* body hook: rep is filled, answer now without the body */
+/* req is as for a handler (body empty; its pointers valid only during the call). Returns
+ * 0 to buffer the body and call the handler as usual, SERVER_STREAM, or SERVER_ANSWERED
+ * (the body is not read: the connection closes after the reply). */
+typedef int server_body_hook(void *ctx, struct server_request *req, struct server_reply *rep,
+                             struct server_sink *sink);
+/* Installs the body hook (NULL: none); it gets server_start's ctx. */
+void server_set_body_hook(server_body_hook *hook);
+/* A busy sink is ready again: offer it the rest, read on. No-op for a gone request. */
+void server_body_resume(uint64_t token);
+
+/* Makes rep's body bytes [off, off + len) of fd, sent with sendfile after the headers
+ * (Content-Length: len; HEAD sends none). The server owns fd from this call on: it is
+ * closed after the reply or when the client goes. rep->body stays empty. */
+void server_reply_file(struct server_reply *rep, int fd, uint64_t off, uint64_t len);
+
 /* Calls fn(token, rep) with the reply to every request the handler was given, just before
  * it is sent (a parked one when resumed), after the server's own substitutions (500 for a
  * reply too large, 503 busy). Not called for the server's own errors before a handler ran,

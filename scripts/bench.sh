@@ -32,6 +32,7 @@ cp "$bin" build/bench/sandbox-agent
 out=${BENCH_OUT:-build/bench}
 mkdir -p "$out"
 uptime >&2
+bench/files.sh build/bench/sandbox-agent >&2 || echo "bench: the files part failed (bench/files.md not updated)" >&2
 BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
 BENCH_OUT=$out /usr/bin/python3 bench/term.py build/bench/sandbox-agent   # terminals: keystroke echo, RSS each (issue 15)

@@ -1,0 +1,2 @@
+FUZZ += multipart
+fuzz_multipart_SRCS := multipart.c

@@ -1,0 +1,2 @@
+UNITS += files
+unit_files_SRCS := files.c util.c

@@ -1,0 +1,2 @@
+UNITS += multipart
+unit_multipart_SRCS := multipart.c
