@@ -12,6 +12,7 @@
 #include "api_stream.h"
 #include "api_term.h"
 #include "api_terminal.h"
+#include "api_watch.h"
 #include "envset.h"
 #include "idem.h"
 #include "limits.h"
@@ -75,6 +76,7 @@ static const struct route routes[] = {
     { "DELETE", "/files/remove", api_files_remove, 0 },
     { "POST", "/files/mkdir", api_files_mkdir, 0 },
     { "POST", "/files/move", api_files_move, 0 },
+    { "GET", "/files/watch", api_files_watch, 0 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

@@ -383,3 +383,166 @@ def test_streams_end_at_shutdown(start_agent):
     msgs, code = FrameReader(s, left).until_close()
     assert code in (1000, 1001)
     assert a.proc.wait(20) == 0
+
+
+# ---- file watching ----
+
+def watch_ws(agent, path, actions, want, recursive=True, timeout=60):
+    """Watches path over WebSocket; after the "watching" ack runs actions(); returns the
+    messages up to and including the first for which want(msgs) is true."""
+    async def run():
+        async with websockets.connect(ws_url(agent, "/files/watch"),
+                                      extra_headers={"Authorization": "Bearer " + agent.token()}) as ws:
+            await ws.send(json.dumps({"action": "watch", "path": path, "recursive": recursive}))
+            ack = json.loads(await ws.recv())
+            assert ack["type"] == "watching", ack
+            actions()
+            msgs = []
+            while not want(msgs):
+                msgs.append(json.loads(await ws.recv()))
+            return ack, msgs
+    return asyncio.run(asyncio.wait_for(run(), timeout))
+
+
+def changes(msgs):
+    return [(m["event"], os.path.basename(m["path"]), m["is_dir"]) for m in msgs if m["type"] == "change"]
+
+
+def test_watch_ws_reports_changes(agent, tmp_path):
+    d = tmp_path / "w1"
+    d.mkdir()
+
+    def act():
+        (d / "f").write_text("1")
+        with open(d / "f", "a") as f:
+            f.write("2")
+        os.rename(d / "f", d / "g")
+        os.unlink(d / "g")
+
+    ack, msgs = watch_ws(agent, str(d), act, lambda m: any(x.get("event") == "deleted" for x in m))
+    assert ack["path"] == str(d) and ack["recursive"] is True
+    assert changes(msgs) == [("created", "f", False), ("modified", "f", False),
+                             ("renamed", "f", False), ("created", "g", False),
+                             ("deleted", "g", False)]
+    assert all("timestamp" in m for m in msgs)
+
+
+def test_watch_is_recursive_from_the_start_unless_asked_not_to(agent, tmp_path):
+    d = tmp_path / "w2"
+    (d / "old" / "deeper").mkdir(parents=True)
+
+    def act():
+        (d / "old" / "deeper" / "a").write_text("x")
+        (d / "top").write_text("y")
+
+    ack, msgs = watch_ws(agent, str(d), act, lambda m: any(x.get("path", "").endswith("/top") for x in m))
+    assert ack["directories"] == 3
+    assert changes(msgs)[0] == ("created", "a", False)
+    assert msgs[0]["path"] == str(d / "old" / "deeper" / "a")
+    ack, msgs = watch_ws(agent, str(d), act, lambda m: any(x.get("path", "").endswith("/top") for x in m),
+                         recursive=False)
+    assert ack["directories"] == 1 and ack["recursive"] is False
+    assert all("/old/" not in m["path"] for m in msgs)
+
+
+def test_watch_new_subdirectory_events_with_sse(agent, tmp_path):
+    d = tmp_path / "w3"
+    d.mkdir()
+    s = SSEReader(agent, f"/files/watch?path={d}")
+    assert s.resp.status == 200 and s.resp.header("content-type").startswith("text/event-stream")
+    assert s.next()["event"] == "watching"
+    (d / "sub").mkdir()
+    e = s.next()
+    assert e["event"] == "change" and e["data"]["event"] == "created" and e["data"]["is_dir"]
+    # once the directory is reported it is watched: a file in it is seen too
+    (d / "sub" / "file").write_text("z")
+    e = s.next()
+    assert e["data"]["path"] == str(d / "sub" / "file") and e["data"]["event"] == "created"
+    # removed, then made again under the same name: still followed, no stale watch
+    (d / "sub" / "file").unlink()
+    os.rmdir(d / "sub")
+    seen = []
+    while not (seen and seen[-1]["data"]["path"] == str(d / "sub") and seen[-1]["data"]["event"] == "deleted"):
+        seen.append(s.next())
+    (d / "sub").mkdir()
+    assert s.next()["data"]["event"] == "created"
+    (d / "sub" / "again").write_text("z")
+    assert s.next()["data"]["path"] == str(d / "sub" / "again")
+    s.close()
+
+
+def test_watch_errors(agent, tmp_path):
+    r = agent.get("/files/watch")
+    assert r.status == 400 and r.json()["code"] == "MISSING_PARAMETER"
+    r = agent.get("/files/watch?path=/no/such/dir")
+    assert r.status == 404 and r.json()["code"] == "FILE_NOT_FOUND"
+    f = tmp_path / "plain"
+    f.write_text("x")
+    r = agent.get(f"/files/watch?path={f}")
+    assert r.status == 400 and r.json()["code"] == "INVALID_PATH"
+    r = agent.get(f"/files/watch?path={tmp_path}&recursive=maybe")
+    assert r.status == 400
+
+    async def run():
+        async with websockets.connect(ws_url(agent, "/files/watch"),
+                                      extra_headers={"Authorization": "Bearer " + agent.token()}) as ws:
+            out = []
+            for m in ({"action": "watch", "path": "/no/such"}, {"action": "watch"}, {"action": "dance", "path": "/"}):
+                await ws.send(json.dumps(m))
+                out.append(json.loads(await ws.recv()))
+            return out
+    out = asyncio.run(asyncio.wait_for(run(), 60))
+    assert [m["code"] for m in out] == ["FILE_NOT_FOUND", "MISSING_PARAMETER", "INVALID_REQUEST"]
+    assert all(m["type"] == "error" for m in out)
+
+
+def agent_fds(agent):
+    return len(os.listdir(f"/proc/{agent.proc.pid}/fd"))
+
+
+def test_watch_freed_when_the_client_goes(agent, tmp_path):
+    d = tmp_path / "w4"
+    d.mkdir()
+    for i in range(20):
+        (d / f"sub{i}").mkdir()
+    before = agent_fds(agent)
+    readers = []
+    for _ in range(5):
+        s = SSEReader(agent, f"/files/watch?path={d}")
+        assert s.next()["data"]["directories"] == 21
+        readers.append(s)
+    assert agent_fds(agent) >= before + 10   # a socket and an inotify descriptor each
+    for s in readers:
+        s.close()
+    poll_until(lambda: agent_fds(agent) <= before)
+
+
+@pytest.mark.once
+def test_watch_overflow_is_reported_and_the_watch_goes_on(agent, tmp_path):
+    """A client that does not read: the agent stops reading inotify, the kernel queue
+    overflows, the client gets one OVERFLOW error and then changes again."""
+    d = tmp_path / "w5"
+    d.mkdir()
+    s = agent.connect(120)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(f"GET /files/watch?path={d} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {agent.token()}\r\n\r\n".encode())
+    buf = b""
+    while b"event: watching" not in buf:
+        buf += s.recv(4096)
+    limit = int(open("/proc/sys/fs/inotify/max_queued_events").read())
+    for i in range(limit * 2 + 2000):
+        fd = os.open(d / f"f{i}", os.O_CREAT | os.O_WRONLY)
+        os.close(fd)
+    (d / "last").write_text("x")
+    parts = [buf]
+    while b"/last\"" not in parts[-1][-400:] and b"/last\"" not in b"".join(parts[-2:])[-800:]:
+        chunk = s.recv(1 << 20)
+        assert chunk
+        parts.append(chunk)
+    text = b"".join(parts).decode()
+    ev = sse_events(text.split("\n\n", 1)[1])
+    overflows = [e for e in ev if e.get("event") == "error" and e["data"]["code"] == "OVERFLOW"]
+    assert len(overflows) >= 1
+    assert ev[-1]["data"]["path"].endswith("/last")
+    s.close()
+    assert agent.alive()
