@@ -26,6 +26,8 @@ struct config {
     int init_mode;             /* --init: bring the system up as a VM's /sbin/init */
     const char *hostname;      /* --hostname: set at start; NULL: left alone */
     const char *files_root;    /* --files-root: file endpoints confined beneath it */
+    const char *e2b_listen;    /* --e2b-listen: E2B's envd protocol there; NULL: off */
+    const char *e2b_token_file;/* --e2b-token-file: the X-Access-Token it wants */
 };
 
 struct agent {

@@ -109,4 +109,11 @@
                                            * JSON-escaped; a larger one is not kept (409) */
 #define LIMIT_IDEM_TOTAL_BYTES (64u << 20) /* all kept answers; past it the oldest go first */
 
+/* E2B's protocol (api_e2b*.c, --e2b-listen) */
+#define LIMIT_E2B_KEEPALIVE_S  50           /* keepalive event when a stream idles this long and
+                                             * the client named no Keepalive-Ping-Interval (the
+                                             * SDK sends 50; it aborts silent bodies at 300 s) */
+#define LIMIT_E2B_WATCHERS     64           /* CreateWatcher watchers at once: each holds an
+                                             * inotify instance (default max_user_instances 128) */
+
 #endif
