@@ -341,7 +341,8 @@ static int token_ok(const struct server_request *req)
 }
 
 /* The user from "Authorization: Basic base64(user:)" (or ?username= for /files), else the
- * agent's own; its home from /etc/passwd, else $HOME, else the workdir. Processes run as
+ * agent's own; its home: for the agent's own user the agent's $HOME, else /etc/passwd's,
+ * else the workdir. Processes run as
  * the agent's user whatever the name (the home, USER and LOGNAME follow the name). */
 static void caller(const struct server_request *req, char *user, size_t ucap, char *home)
 {
@@ -368,9 +369,13 @@ static void caller(const struct server_request *req, char *user, size_t ucap, ch
             snprintf(user, ucap, "%s", v);
     }
     struct passwd *pw = user[0] ? getpwnam(user) : getpwuid(getuid());
+    int own = !user[0] || (pw && pw->pw_uid == getuid());
     if (pw && !user[0])
         snprintf(user, ucap, "%s", pw->pw_name);
-    const char *hd = pw && pw->pw_dir && pw->pw_dir[0] ? pw->pw_dir : NULL;
+    /* the agent's own user: the agent's $HOME first (what it was started with) */
+    const char *hd = own ? getenv("HOME") : NULL;
+    if (!hd || !*hd || access(hd, X_OK) != 0)
+        hd = pw && pw->pw_dir && pw->pw_dir[0] ? pw->pw_dir : NULL;
     if (!hd || access(hd, X_OK) != 0)
         hd = getenv("HOME");
     if (!hd || !*hd || access(hd, X_OK) != 0)

@@ -465,7 +465,7 @@ void e2b_files_error(struct server_reply *rep, int status, const char *msg)
     buf_reset(&rep->body);
     rep->status = status;
     rep->content_type = "application/json";
-    buf_printf(&rep->body, "{\"code\":%d,", status);
+    buf_printf(&rep->body, "{\"code\":%d", status);
     json_put_key(&rep->body, "message");
     json_put_cstr(&rep->body, msg);
     buf_putc(&rep->body, '}');
