@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "connect.h"
@@ -281,6 +282,31 @@ static const char *type_name(const struct files_entry *e)
     return "FILE_TYPE_FILE";
 }
 
+/* user.e2b.K extended attributes as "metadata": {K: V} (none: no member). */
+static void put_metadata(struct buf *b, const char *path)
+{
+    char names[4096];
+    ssize_t n = llistxattr(path, names, sizeof names);
+    int any = 0;
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+        if (strncmp(names + i, "user.e2b.", 9))
+            continue;
+        char v[1024];
+        ssize_t vl = lgetxattr(path, names + i, v, sizeof v);
+        if (vl < 0)
+            continue;
+        json_put_key(b, any ? names + i + 9 : "metadata");
+        if (!any) {
+            buf_putc(b, '{');
+            json_put_key(b, names + i + 9);
+            any = 1;
+        }
+        json_put_str(b, v, (size_t)vl);
+    }
+    if (any)
+        buf_putc(b, '}');
+}
+
 void e2b_put_entry(struct buf *b, const struct files_entry *e)
 {
     /* Go's FileMode.String(): a type letter, then rwx triplets */
@@ -309,6 +335,7 @@ void e2b_put_entry(struct buf *b, const struct files_entry *e)
     json_put_cstr(b, e->group);
     json_put_key(b, "modifiedTime");
     json_put_cstr(b, ts);
+    put_metadata(b, e->path);
     if (e->type == FILES_SYMLINK) {
         json_put_key(b, "symlinkTarget");
         if (e->target[0] != '/') {   /* a relative link's target, from the link's directory */

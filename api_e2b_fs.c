@@ -2,10 +2,12 @@
 #include "api_e2b.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "decode.h"
@@ -25,6 +27,7 @@ struct fs_req {
     int64_t depth;
     const char *source, *destination;
     int recursive;
+    int include_entry;
     const char *watcher_id;
 };
 #define FS(x) offsetof(struct fs_req, x)
@@ -34,6 +37,7 @@ static const struct decode_field fs_fields[] = {
     { "source", .type = DECODE_STRING, .off = FS(source) },
     { "destination", .type = DECODE_STRING, .off = FS(destination) },
     { "recursive", .type = DECODE_BOOL, .off = FS(recursive) },
+    { "includeEntry", { "include_entry" }, .type = DECODE_BOOL, .off = FS(include_entry) },
     { "watcherId", { "watcher_id" }, .type = DECODE_STRING, .off = FS(watcher_id) },
 };
 static const struct decode_table fs_table = DECODE_TABLE(fs_fields);
@@ -186,8 +190,10 @@ static const char *event_type(enum watch_kind kind)
     }
 }
 
-/* A FilesystemEvent {name (relative to root), type} into b; 0, or -1 for none. */
-static int put_event(struct buf *b, const char *root, const struct watch_event *ev)
+/* A FilesystemEvent {name (relative to root), type, entry when asked and the path still
+ * exists} into b; 0, or -1 for none. */
+static int put_event(struct buf *b, const char *root, const struct watch_event *ev,
+                     int with_entry)
 {
     const char *type = event_type(ev->kind);
     if (!type)
@@ -201,6 +207,12 @@ static int put_event(struct buf *b, const char *root, const struct watch_event *
     json_put_cstr(b, name);
     json_put_key(b, "type");
     json_put_cstr(b, type);
+    struct files_entry *e = with_entry ? malloc(sizeof *e) : NULL;
+    if (e && files_stat(ev->path, e) == 0) {
+        json_put_key(b, "entry");
+        e2b_put_entry(b, e);
+    }
+    free(e);
     buf_putc(b, '}');
     return 0;
 }
@@ -210,7 +222,7 @@ struct wstream {
     struct wsconn *w;
     struct watch *watch;
     char root[PATH_MAX];
-    int start_sent;
+    int start_sent, include_entry;
     int64_t keepalive_us, last_send;
     struct timer timer;
 };
@@ -229,10 +241,10 @@ static int on_watch(void *ctx, const struct watch_event *ev)
     if (!s->w || !s->start_sent || wsconn_pending(s->w))
         return -1;   /* offered again after watch_resume */
     if (!wmsg.max)
-        buf_init(&wmsg, 2 * PATH_MAX + 256);
+        buf_init(&wmsg, 6 * PATH_MAX + 4096);
     buf_reset(&wmsg);
     buf_puts(&wmsg, "{\"filesystem\":");
-    if (put_event(&wmsg, s->root, ev) < 0)
+    if (put_event(&wmsg, s->root, ev, s->include_entry) < 0)
         return 0;
     buf_putc(&wmsg, '}');
     if (!wmsg.failed)
@@ -320,6 +332,7 @@ int e2b_fs_watch_dir(struct e2b_call *k)
             rc = e2b_error(k, "resource_exhausted", "out of memory");
         } else {
             snprintf(s->root, sizeof s->root, "%s", path);
+            s->include_entry = q.include_entry == 1;
             s->keepalive_us = e2b_keepalive_us(k->req);
             timer_init(&s->timer, ws_timer, s);
             s->watch = watch_open(path, q.recursive, on_watch, s);
@@ -357,7 +370,7 @@ static int on_pwatch(void *ctx, const struct watch_event *ev)
         return 0;   /* nobody is polling: drop, do not grow */
     size_t before = pw->events.len;
     json_sep(&pw->events);
-    if (put_event(&pw->events, pw->root, ev) < 0 || pw->events.failed) {
+    if (put_event(&pw->events, pw->root, ev, 0) < 0 || pw->events.failed) {
         pw->events.len = before;
         pw->events.failed = 0;
         return 0;
@@ -524,6 +537,9 @@ int e2b_files_get(struct server_request *req, struct server_reply *rep, const ch
  * filename names it when ?path= is absent), or the raw bytes of one file. */
 struct upload {
     int multipart;
+    int inplace, fd;           /* no files root: written in place, as envd does */
+    char meta[LIMIT_E2B_METADATA];   /* X-Metadata-K: V headers as "K\0V\0" pairs */
+    size_t meta_len;
     struct multipart mp;
     char qpath[PATH_MAX];      /* ?path=, resolved; "" when absent */
     char home[PATH_MAX];
@@ -552,9 +568,38 @@ static void up_fail(struct upload *u, int status, int err, const char *what)
         u->status = status;
         snprintf(u->msg, sizeof u->msg, "%s", what);
     }
-    if (u->open)
+    if (u->open && !u->inplace)
         files_writer_abort(&u->w);
+    if (u->fd >= 0)
+        close(u->fd);
+    u->fd = -1;
     u->open = 0;
+}
+
+/* In place (no files root): the parents made, the file truncated and written where it is,
+ * so watchers see a write to it (an atomic rename shows as a new file); its old user.e2b.*
+ * metadata goes. Returns 0 or -1 (errno). */
+static int open_inplace(struct upload *u)
+{
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", u->target);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = 0;
+        int created;
+        struct stat st;
+        if (stat(parent, &st) < 0 && files_mkdir(parent, 0755, &created) < 0)
+            return -1;
+    }
+    u->fd = open(u->target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+    if (u->fd < 0)
+        return -1;
+    char names[4096];
+    ssize_t n = flistxattr(u->fd, names, sizeof names);
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1)
+        if (!strncmp(names + i, "user.e2b.", 9))
+            fremovexattr(u->fd, names + i);
+    return 0;
 }
 
 static void up_begin(struct upload *u, const char *name)
@@ -574,11 +619,25 @@ static void up_begin(struct upload *u, const char *name)
     } else {
         snprintf(u->target, sizeof u->target, "%s", p);
     }
-    if (files_writer_open(&u->w, u->target) < 0) {
+    if (u->inplace ? open_inplace(u) < 0 : files_writer_open(&u->w, u->target) < 0) {
         up_fail(u, 0, errno, u->target);
         return;
     }
     u->open = 1;
+}
+
+/* The upload's metadata as user.e2b.K extended attributes of path. Returns 0 or -1. */
+static int set_metadata(const struct upload *u, const char *path)
+{
+    for (size_t i = 0; i < u->meta_len;) {
+        const char *k = u->meta + i, *v = k + strlen(k) + 1;
+        char name[300];
+        snprintf(name, sizeof name, "user.e2b.%s", k);
+        if (lsetxattr(path, name, v, strlen(v), 0) < 0)
+            return -1;
+        i = (size_t)(v + strlen(v) + 1 - u->meta);
+    }
+    return 0;
 }
 
 static void up_commit(struct upload *u)
@@ -587,8 +646,20 @@ static void up_commit(struct upload *u)
         return;
     char abs[PATH_MAX];
     u->open = 0;
-    if (files_writer_commit(&u->w, NULL, -1, 1, abs) < 0) {
+    if (u->inplace) {
+        int rc = close(u->fd);
+        u->fd = -1;
+        if (rc < 0) {
+            up_fail(u, 0, errno, u->target);
+            return;
+        }
+        snprintf(abs, sizeof abs, "%s", u->target);
+    } else if (files_writer_commit(&u->w, NULL, -1, 1, abs) < 0) {
         up_fail(u, 0, errno, u->target);
+        return;
+    }
+    if (set_metadata(u, abs) < 0) {
+        up_fail(u, 0, errno, abs);
         return;
     }
     const char *name = strrchr(abs, '/');
@@ -600,6 +671,17 @@ static void up_commit(struct upload *u)
     json_put_cstr(&u->answer, "file");
     json_put_key(&u->answer, "path");
     json_put_cstr(&u->answer, abs);
+    if (u->meta_len) {
+        json_put_key(&u->answer, "metadata");
+        buf_putc(&u->answer, '{');
+        for (size_t i = 0; i < u->meta_len;) {
+            const char *k = u->meta + i, *v = k + strlen(k) + 1;
+            json_put_key(&u->answer, k);
+            json_put_cstr(&u->answer, v);
+            i = (size_t)(v + strlen(v) + 1 - u->meta);
+        }
+        buf_putc(&u->answer, '}');
+    }
     buf_putc(&u->answer, '}');
     u->files++;
 }
@@ -608,8 +690,22 @@ static void up_write(struct upload *u, const char *p, size_t n)
 {
     if (u->failed || !u->open)
         return;
-    if (files_writer_write(&u->w, p, n) < 0)
-        up_fail(u, 0, errno, u->target);
+    if (!u->inplace) {
+        if (files_writer_write(&u->w, p, n) < 0)
+            up_fail(u, 0, errno, u->target);
+        return;
+    }
+    while (n > 0) {
+        ssize_t w = write(u->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            up_fail(u, 0, w < 0 ? errno : EIO, u->target);
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
 }
 
 static size_t up_data(void *ctx, const char *p, size_t n)
@@ -644,8 +740,10 @@ static size_t up_data(void *ctx, const char *p, size_t n)
 
 static void up_free(struct upload *u)
 {
-    if (u->open)
+    if (u->open && !u->inplace)
         files_writer_abort(&u->w);
+    if (u->fd >= 0)
+        close(u->fd);
     buf_free(&u->answer);
     free(u);
 }
@@ -675,6 +773,35 @@ static void up_end(void *ctx, struct server_reply *rep)
     up_free(u);
 }
 
+/* X-Metadata-K: V headers (K an HTTP token, V printable ASCII) into u->meta. Returns 0, or
+ * -1 after answering 400. */
+static int collect_metadata(const struct server_request *req, struct server_reply *rep,
+                            struct upload *u)
+{
+    for (size_t i = 0; i < req->http->num_headers; i++) {
+        const struct http_header *h = &req->http->headers[i];
+        if (h->name_len <= 11 || strncasecmp(h->name, "x-metadata-", 11))
+            continue;
+        size_t kl = h->name_len - 11;
+        if (kl > 200 || u->meta_len + kl + h->value_len + 2 > sizeof u->meta) {
+            e2b_files_error(rep, 400, "metadata too large");
+            return -1;
+        }
+        for (size_t j = 0; j < h->value_len; j++)
+            if ((unsigned char)h->value[j] < 0x20 || (unsigned char)h->value[j] > 0x7e) {
+                e2b_files_error(rep, 400, "metadata values are printable ASCII");
+                return -1;
+            }
+        memcpy(u->meta + u->meta_len, h->name + 11, kl);
+        u->meta_len += kl;
+        u->meta[u->meta_len++] = 0;
+        memcpy(u->meta + u->meta_len, h->value, h->value_len);
+        u->meta_len += h->value_len;
+        u->meta[u->meta_len++] = 0;
+    }
+    return 0;
+}
+
 int e2b_files_post(struct server_request *req, struct server_reply *rep,
                    struct server_sink *sink, const char *home)
 {
@@ -690,7 +817,9 @@ int e2b_files_post(struct server_request *req, struct server_reply *rep,
         return 0;
     }
     snprintf(u->home, sizeof u->home, "%s", home);
-    if (query_path(req, rep, home, u->qpath) < 0) {
+    u->fd = -1;
+    u->inplace = !strcmp(files_confinement(), "none");
+    if (query_path(req, rep, home, u->qpath) < 0 || collect_metadata(req, rep, u) < 0) {
         free(u);
         return 0;
     }

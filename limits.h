@@ -113,6 +113,7 @@
 #define LIMIT_E2B_KEEPALIVE_S  50           /* keepalive event when a stream idles this long and
                                              * the client named no Keepalive-Ping-Interval (the
                                              * SDK sends 50; it aborts silent bodies at 300 s) */
+#define LIMIT_E2B_METADATA     8192         /* X-Metadata-* headers of one upload (as xattrs) */
 #define LIMIT_E2B_WATCHERS     64           /* CreateWatcher watchers at once: each holds an
                                              * inotify instance (default max_user_instances 128) */
 

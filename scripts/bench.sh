@@ -37,7 +37,7 @@ BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/pyt
     bench/bench.py build/bench/sandbox-agent
 BENCH_OUT=$out /usr/bin/python3 bench/term.py build/bench/sandbox-agent   # terminals: keystroke echo, RSS each (issue 15)
 if [ "${PUBLISH:-0}" = 1 ]; then
-    for f in results.md results.json ratios.svg footprint.svg container.md; do
+    for f in results.md results.json ratios.svg footprint.svg container.md e2b.md e2b.json; do
         if [ -e "$out/$f" ]; then cp "$out/$f" bench/; fi
     done
     echo "bench: published $out into bench/" >&2
