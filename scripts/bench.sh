@@ -36,6 +36,7 @@ bench/files.sh build/bench/sandbox-agent >&2 || echo "bench: the files part fail
 BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
 BENCH_OUT=$out /usr/bin/python3 bench/term.py build/bench/sandbox-agent   # terminals: keystroke echo, RSS each (issue 15)
+BENCH_OUT=$out /usr/bin/python3 bench/e2b.py build/bench/sandbox-agent || echo "bench: the E2B part failed" >&2   # E2B SDK vs HopX SDK; 1 GiB stream, agent RSS (issue 20)
 if [ "${PUBLISH:-0}" = 1 ]; then
     for f in results.md results.json ratios.svg footprint.svg container.md e2b.md e2b.json; do
         if [ -e "$out/$f" ]; then cp "$out/$f" bench/; fi
