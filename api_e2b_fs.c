@@ -340,6 +340,7 @@ int e2b_fs_watch_dir(struct e2b_call *k)
                 rc = e2b_errno(k, errno, path);
                 free(s);
             } else {
+                watch_report_writes(s->watch);
                 rc = e2b_stream_take(k, &wstream_owner, s);
             }
         }
@@ -407,8 +408,10 @@ int e2b_fs_create_watcher(struct e2b_call *k)
             pw->watch = watch_open(path, q.recursive, on_pwatch, pw);
             if (!pw->watch) {
                 e2b_errno(k, errno, path);
+                buf_free(&pw->events);
                 free(pw);
             } else {
+                watch_report_writes(pw->watch);
                 pw->next = pwatchers;
                 pwatchers = pw;
                 npwatchers++;
