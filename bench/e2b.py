@@ -50,24 +50,29 @@ def stream_bytes(port, pid):
     buf = b""
     while b"\r\n\r\n" not in buf:
         buf += s.recv(65536)
-    buf = buf.split(b"\r\n\r\n", 1)[1]
-    got, end = 0, None
+    buf = bytearray(buf.split(b"\r\n\r\n", 1)[1])
+    got, end, pos = 0, None, 0
+    head = b'{"event":{"data":{"stdout":"'
     while end is None:
-        while len(buf) < 5 or len(buf) < 5 + struct.unpack(">I", buf[1:5])[0]:
+        while len(buf) - pos < 5 or len(buf) - pos < 5 + int.from_bytes(buf[pos + 1:pos + 5], "big"):
+            if pos:   # compact: what is parsed goes, so the buffer stays one message or two
+                del buf[:pos]
+                pos = 0
             c = s.recv(1 << 20)
             if not c:
                 raise RuntimeError("stream ended without its end-stream envelope")
             buf += c
-        n = struct.unpack(">I", buf[1:5])[0]
-        flags, payload, buf = buf[0], buf[5:5 + n], buf[5 + n:]
+        n = int.from_bytes(buf[pos + 1:pos + 5], "big")
+        flags, start = buf[pos], pos + 5
+        pos = start + n
         if flags & 2:
-            end = json.loads(payload)
+            end = json.loads(bytes(buf[start:pos]))
             break
-        # {"event":{"data":{"stdout":"<base64>"}}}: counted from the base64 length, not
-        # decoded, so the client keeps up as well as Python can
-        if payload.startswith(b'{"event":{"data":{"stdout":"'):
-            b64 = len(payload) - 28 - 4
-            got += b64 * 3 // 4 - (payload[-5:-4] == b"=") - (payload[-6:-5] == b"=")
+        # stdout data is counted from its base64 length, not decoded, so the client keeps
+        # up as well as Python can
+        if buf[start:start + len(head)] == head:
+            b64 = n - len(head) - 4
+            got += b64 * 3 // 4 - (buf[pos - 5] == 61) - (buf[pos - 6] == 61)
     secs = time.monotonic() - t0
     done.set()
     th.join()
