@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_e2b.h"
 #include "api_files.h"
 #include "api_ops.h"
 #include "api_proc.h"
@@ -80,6 +81,8 @@ static const struct flag flags[] = {
     { "dns", FLAG_STR, CFG(dns), "write /etc/resolv.conf naming this nameserver IP" },
     { "no-cgroups", FLAG_BOOL, CFG(no_cgroups), "process groups only, even where cgroup v2 is usable" },
     { "default-user", FLAG_STR, CFG(default_user), "run processes as this user (name or uid) unless a request names one" },
+    { "e2b-listen", FLAG_STR, CFG(e2b_listen), "HOST:PORT to serve E2B's envd protocol on (default off; E2B uses 49983)" },
+    { "e2b-token-file", FLAG_STR, CFG(e2b_token_file), "E2B protocol: require this X-Access-Token (default: none)" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -709,6 +712,11 @@ int main(int argc, char **argv)
     int lfd = listen_on(a.cfg.listen, a.cfg.no_auth, a.listen_addr, sizeof a.listen_addr);
     if (lfd < 0)
         return 2;
+    char e2b_addr[80] = "";
+    int e2b_fd = -1;   /* E2B's envd protocol has its own token (or none): any address */
+    if (a.cfg.e2b_listen && *a.cfg.e2b_listen &&
+        (e2b_fd = listen_on(a.cfg.e2b_listen, 0, e2b_addr, sizeof e2b_addr)) < 0)
+        return 2;
     a.pid1 = init_reaper();
     if (a.pid1 < 0)   /* orphans of children then go to the real init: still reaped */
         log_line("level=warn event=reaper mode=none error=\"%s\"", strerror(errno));
@@ -736,7 +744,15 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (e2b_fd >= 0 && (api_e2b_init(&a.api, a.cfg.e2b_token_file) < 0 ||
+                        server_listen_second(e2b_fd, api_e2b_handle, api_e2b_body_hook, NULL) < 0)) {
+        fprintf(stderr, "sandbox-agent: E2B listener setup failed\n");
+        return 1;
+    }
+
     printf("listening on %s\n", a.listen_addr);
+    if (e2b_fd >= 0)
+        printf("e2b listening on %s\n", e2b_addr);
     fflush(stdout);
     log_line("level=info event=start version=%s listen=%s pid=%d auth=%s", AGENT_VERSION,
              a.listen_addr, (int)getpid(), a.cfg.no_auth ? "none" : "jwt");

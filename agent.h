@@ -38,6 +38,8 @@ struct config {
     const char *dns;           /* --dns: nameserver for /etc/resolv.conf; NULL: left alone */
     int no_cgroups;            /* --no-cgroups: process groups only (cgroup.h) */
     const char *default_user;  /* --default-user: runs without `user` run as it; NULL: root */
+    const char *e2b_listen;    /* --e2b-listen: E2B's envd protocol there; NULL: off */
+    const char *e2b_token_file;/* --e2b-token-file: the X-Access-Token it wants */
 };
 
 struct agent {

@@ -23,6 +23,10 @@
 #include "ws.h"
 #include "wsconn.h"
 
+#ifndef PATH_MAX   /* the glibc debug build's <limits.h> reaches ours (-iquote .): see files.h */
+#define PATH_MAX 4096
+#endif
+
 /* One client of WS /files/watch or SSE GET /files/watch. */
 struct watcher {
     const struct api_ctx *c;

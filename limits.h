@@ -85,6 +85,33 @@
 #define LIMIT_HOOK_PENDING     4096      /* unsettled deliveries: each pins its record past
                                           * --max-records; more are refused with 503 */
 
+/* SDK parity (issue 12) */
+#define LIMIT_ENV_KEY_BYTES    1024         /* a key in DELETE /env/{key}: longer ones are no
+                                             * name anyone sets (the path fits 8 KiB anyway) */
+
+/* Live streams (WebSocket, Server-Sent Events, long poll, file watching) */
+#define LIMIT_WS_MESSAGE       (1u << 20)   /* a client message; larger ones are closed with 1009 */
+#define LIMIT_WS_PING_MS       30000        /* WebSocket keepalive ping */
+#define LIMIT_WS_IDLE_MS       75000        /* nothing from the client, not even a pong, for 2.5 pings: gone */
+#define LIMIT_WS_CLOSE_MS      2000         /* after our close frame or last SSE event: the client's close/EOF */
+#define LIMIT_SSE_PING_MS      15000        /* ": ping" comment: proxies drop silent streams at 30-60 s */
+#define LIMIT_STREAM_CHUNK     65536        /* output bytes per event: one pipe read's worth */
+#define LIMIT_STREAM_FIRST_MS  30000        /* WS /execute/stream: the execute message comes within this */
+#define LIMIT_SDK_GAP_MS       5            /* WS /execute/stream: between frames; the TS SDK keeps only the
+                                             * first of several frames that arrive in one TCP read */
+#define LIMIT_WAIT_S           300          /* GET /execute/processes/{id}?wait= at most */
+#define LIMIT_WATCH_DIRS       8192         /* directories one file watch follows (inotify watches) */
+#define LIMIT_WATCH_EVENTS     256          /* change events queued per watch client; more is one OVERFLOW */
+
+/* stdin and terminals */
+#define LIMIT_STDIN_PENDING    (1u << 20)   /* stdin bytes queued per process: past it a write
+                                             * is refused (429) until the child reads */
+#define LIMIT_PTY_COLS_DEFAULT 80           /* a terminal's size when the client gives none */
+#define LIMIT_PTY_ROWS_DEFAULT 24
+#define LIMIT_TERMINALS        256          /* WS /terminal sessions open at once (each a shell) */
+#define LIMIT_TERM_KEEP_S      300          /* an unattached session waits this long for its
+                                             * client (--terminal-keep), then is hung up */
+#define LIMIT_TERM_CHUNK       65536        /* output bytes per terminal message */
 /* Files (files.c, multipart.c, api_files.c) */
 #define LIMIT_FILES_LIST       10000        /* entries one listing returns, then truncated:
                                              * ~2.5 MiB of JSON, listed in well under 50 ms */
@@ -164,5 +191,12 @@
 #define LIMIT_CGROUP_RETRY_MS  1000         /* a busy cgroup's removal is retried this often */
 #define LIMIT_CGROUP_SPARES    2            /* cgroups made ahead of time: a burst of starts
                                              * past it makes them on the request's path */
+/* E2B's protocol (api_e2b*.c, --e2b-listen) */
+#define LIMIT_E2B_KEEPALIVE_S  50           /* keepalive event when a stream idles this long and
+                                             * the client named no Keepalive-Ping-Interval (the
+                                             * SDK sends 50; it aborts silent bodies at 300 s) */
+#define LIMIT_E2B_METADATA     8192         /* X-Metadata-* headers of one upload (as xattrs) */
+#define LIMIT_E2B_WATCHERS     64           /* CreateWatcher watchers at once: each holds an
+                                             * inotify instance (default max_user_instances 128) */
 
 #endif

@@ -36,6 +36,7 @@ enum conn_state {
 struct conn {
     int fd;
     int slot;
+    int second;               /* accepted on the second listener (server_listen_second) */
     enum conn_state state;
     uint32_t reqgen;          /* matches the token of the current request */
     uint64_t token;           /* the dispatched request's token until its reply is sent; 0 */
@@ -88,6 +89,14 @@ static server_handler *handler;
 static server_body_hook *body_hook;
 static void (*on_reply)(uint64_t token, const struct server_reply *rep);
 static void *handler_ctx;
+/* A second listener with its own handler and body hook (E2B's protocol on its own port):
+ * its connections share every slot, limit and deadline of the first one's. */
+static struct {
+    int fd;
+    server_handler *handler;
+    server_body_hook *body_hook;
+    void *ctx;
+} second = { -1, NULL, NULL, NULL };
 static uint32_t reqgen_next;
 static char rid_prefix[9];
 static uint32_t rid_counter;
@@ -99,6 +108,17 @@ static const struct server_owner *owners[OWNERS_MAX];
 static int nowners;
 
 static void conn_process(struct conn *c);
+
+/* A slot came free: both listeners accept again (on_accept paused them when full). */
+static void listeners_resume(void)
+{
+    if (stopping)
+        return;
+    if (listen_fd >= 0)
+        loop_set(listen_fd, POLLIN);
+    if (second.fd >= 0)
+        loop_set(second.fd, POLLIN);
+}
 
 /* ---- connection lifetime ---- */
 
@@ -140,8 +160,7 @@ static void conn_close(struct conn *c)
     if (c->owner)   /* taken, but gone before the head went out: the owner frees its ctx */
         c->owner->take(c->owner_ctx, -1, NULL, 0);
     free(c);
-    if (!stopping && listen_fd >= 0)
-        loop_set(listen_fd, POLLIN);
+    listeners_resume();
 }
 
 /* The head of a taken connection is written: the connection becomes its owner's. The slot
@@ -462,7 +481,7 @@ static int conn_dispatch(struct conn *c, const char *body, size_t body_len, size
     r->content_type = NULL;
     r->note = NULL;
     r->file.set = 0;
-    int rc = handler(handler_ctx, &rq, r);
+    int rc = c->second ? second.handler(second.ctx, &rq, r) : handler(handler_ctx, &rq, r);
     r->note = rq.note;
     conn_consume(c, consume);
     if (c->leftover) {
@@ -667,7 +686,8 @@ static int conn_stream_start(struct conn *c)
     r->note = NULL;
     r->file.set = 0;
     struct server_sink sink = { 0 };
-    int rc = body_hook(handler_ctx, &rq, r, &sink);
+    int rc = c->second ? second.body_hook(second.ctx, &rq, r, &sink)
+                       : body_hook(handler_ctx, &rq, r, &sink);
     r->note = rq.note;
     if (rc == SERVER_ANSWERED) {   /* the body stays unread: close after the answer */
         c->keep_alive = 0;
@@ -756,7 +776,7 @@ static int conn_next_request(struct conn *c)
     if (status)
         return conn_framing_error(c, status) > 0;
     c->keep_alive = c->framing.keep_alive;
-    if (body_hook && c->framing.body != HTTP_BODY_NONE) {
+    if ((c->second ? second.body_hook : body_hook) && c->framing.body != HTTP_BODY_NONE) {
         int sr = conn_stream_start(c);
         if (sr != STREAM_NOT)
             return sr > 0;
@@ -880,7 +900,7 @@ static void conn_on_event(void *ctx, int fd, short revents)
 
 /* ---- accepting ---- */
 
-static void conn_new(int fd)
+static void conn_new(int fd, int is_second)
 {
     int slot = 0;
     while (slot < LIMIT_CONNECTIONS && conns[slot])
@@ -894,6 +914,7 @@ static void conn_new(int fd)
     memset(c, 0, offsetof(struct conn, in));
     c->fd = fd;
     c->slot = slot;
+    c->second = is_second;
     buf_init(&c->body, LIMIT_BODY_BYTES + CHUNK_READ);
     buf_init(&c->rep.body, LIMIT_RESPONSE_BYTES);
     buf_init(&c->rep.headers, REPLY_HEADERS);
@@ -907,7 +928,7 @@ static void conn_new(int fd)
 
 static void on_accept(void *ctx, int fd, short revents)
 {
-    (void)ctx;
+    int is_second = ctx != NULL;
     (void)revents;
     for (int i = 0; i < ACCEPT_BURST; i++) {
         if (nconns + owned >= LIMIT_CONNECTIONS) {
@@ -916,7 +937,7 @@ static void on_accept(void *ctx, int fd, short revents)
         }
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd >= 0) {
-            conn_new(cfd);
+            conn_new(cfd, is_second);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
@@ -945,6 +966,15 @@ int server_start(int fd, server_handler *h, void *ctx)
     util_random_hex(rid_prefix, 8);
     spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return loop_add(fd, POLLIN, on_accept, NULL);
+}
+
+int server_listen_second(int fd, server_handler *h, server_body_hook *hook, void *ctx)
+{
+    second.fd = fd;
+    second.handler = h;
+    second.body_hook = hook;
+    second.ctx = ctx;
+    return loop_add(fd, POLLIN, on_accept, &second);
 }
 
 int64_t server_tick(int64_t now)
@@ -1018,6 +1048,11 @@ void server_shutdown(void)
         close(listen_fd);
         listen_fd = -1;
     }
+    if (second.fd >= 0) {
+        loop_del(second.fd);
+        close(second.fd);
+        second.fd = -1;
+    }
     for (int i = 0; i < LIMIT_CONNECTIONS; i++)
         if (conns[i] && conns[i]->state == ST_HEAD && conns[i]->in_len == 0)
             conn_close(conns[i]);
@@ -1060,6 +1095,5 @@ int server_connections(void)
 void server_release(void)
 {
     owned--;
-    if (!stopping && listen_fd >= 0)
-        loop_set(listen_fd, POLLIN);
+    listeners_resume();
 }

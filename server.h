@@ -112,6 +112,12 @@ typedef int server_body_hook(void *ctx, struct server_request *req, struct serve
                              struct server_sink *sink);
 /* Installs the body hook (NULL: none); it gets server_start's ctx. */
 void server_set_body_hook(server_body_hook *hook);
+/* A second listening socket served by its own handler and body hook (hook may be NULL),
+ * after server_start: E2B's protocol on its own port. Connections from both share the
+ * limits, deadlines and takeover rules; server_shutdown closes both listeners. The reply
+ * observer (server_on_reply) sees both. Returns 0 or -1 (errno). */
+int server_listen_second(int listen_fd, server_handler *handler, server_body_hook *hook,
+                         void *ctx);
 /* A busy sink is ready again: offer it the rest, read on. No-op for a gone request. */
 void server_body_resume(uint64_t token);
 

@@ -43,6 +43,7 @@ struct watch {
     int paused, closed, busy;
     int overflow_due;         /* a WATCH_OVERFLOW to offer first (dir limit, kernel queue) */
     int limit_told;           /* LIMIT_WATCH_DIRS was reported once */
+    int create_then_write;    /* watch_report_writes: a create's first write is news too */
     /* the last event taken, so a run of writes to one file is one WATCH_MODIFIED */
     int last_wd;
     enum watch_kind last_kind;
@@ -212,7 +213,8 @@ static int translate(struct watch *w, const struct inotify_event *ie, struct wat
     if (self)
         ev->is_dir = 1;
     if (ev->kind == WATCH_MODIFIED && w->last_wd == ie->wd &&
-        (w->last_kind == WATCH_MODIFIED || w->last_kind == WATCH_CREATED) &&
+        (w->last_kind == WATCH_MODIFIED ||
+         (w->last_kind == WATCH_CREATED && !w->create_then_write)) &&
         w->last_name == name_hash(name))
         return 0;
     return 1;
@@ -348,6 +350,11 @@ struct watch *watch_open(const char *path, int recursive, watch_fn *fn, void *ct
     if (recursive)
         walk(w, 0);
     return w;
+}
+
+void watch_report_writes(struct watch *w)
+{
+    w->create_then_write = 1;
 }
 
 void watch_resume(struct watch *w)

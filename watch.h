@@ -39,6 +39,9 @@ typedef int watch_fn(void *ctx, const struct watch_event *ev);
  * ENOMEM. A recursive watch stops adding subdirectories at LIMIT_WATCH_DIRS (and says so
  * with one WATCH_OVERFLOW). */
 struct watch *watch_open(const char *path, int recursive, watch_fn *fn, void *ctx);
+/* Reports the first write to a newly created file as its own WATCH_MODIFIED (by default it
+ * is part of the WATCH_CREATED): E2B's envd (fsnotify) shows a new file's create and write. */
+void watch_report_writes(struct watch *w);
 /* The consumer can take events again. */
 void watch_resume(struct watch *w);
 /* Stops watching and frees everything (also from inside the callback). */

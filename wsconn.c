@@ -328,7 +328,7 @@ static void on_timer(void *ctx)
         w_send_close(w, WS_CLOSE_GOING_AWAY, "idle", 0);
         return;
     }
-    if (!w->out && !w->ctrl_len && now - w->last_out >= every - 1000) {
+    if (w->raw != WSCONN_BARE && !w->out && !w->ctrl_len && now - w->last_out >= every - 1000) {
         if (w->raw) {
             static const char ping[] = ": ping\n\n";
             struct iovec iov = { (void *)ping, sizeof ping - 1 };

@@ -32,6 +32,11 @@ struct wsconn_ops {
     void (*closed)(void *ctx);
 };
 
+/* raw modes: WSCONN_SSE writes ": ping" comments when idle; WSCONN_BARE writes nothing
+ * of its own (a protocol with its own keepalive messages: E2B's Connect streams). */
+#define WSCONN_SSE  1
+#define WSCONN_BARE 2
+
 /* Takes over fd (a server_owner.take): pending[0..len) are bytes the client sent after
  * the request. raw: SSE (no framing; input is discarded). Returns the connection, or NULL
  * when out of memory, after closing fd and releasing its slot (ops->closed is not called). */

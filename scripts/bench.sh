@@ -41,6 +41,7 @@ part() {   # $1 name, then the command
 part hooks env BENCH_OUT="$out" /usr/bin/python3 bench/hooks.py build/bench/sandbox-agent     # issue 16
 part ipython env BENCH_OUT="$out" /usr/bin/python3 bench/ipython.py build/bench/sandbox-agent # issue 19
 part files env BENCH_OUT="$out" bench/files.sh build/bench/sandbox-agent                      # issue 13
+part e2b env BENCH_OUT="$out" /usr/bin/python3 bench/e2b.py build/bench/sandbox-agent         # issue 20: E2B SDK vs HopX SDK, 1 GiB stream
 part term env BENCH_OUT="$out" /usr/bin/python3 bench/term.py build/bench/sandbox-agent       # issue 15: keystroke echo, RSS per terminal
 part vm env BENCH_OUT="$out" /usr/bin/python3 bench/vm.py build/bench/sandbox-agent          # issue 17/18
 BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
