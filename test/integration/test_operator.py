@@ -424,9 +424,11 @@ def test_processes_sees_agent_children_come_and_go(agent):
                                             "name": marker})
     pid = agent.get("/execute/processes/" + r.json()["process_id"]).json()["pid"]
     # the record is "running" from fork on; /proc names the child "sh" until it has exec'd
-    # sleep (a busy machine shows that window): wait for the state, not for time
+    # sleep, and mid-exec the new name shows before the new cmdline does (a busy machine
+    # shows both windows): wait for the whole state, not for time
     child = wait_for(lambda: find(agent.get("/processes").json()["processes"],
-                                  lambda p: p["pid"] == pid and p["name"] == "sleep"), timeout=30)
+                                  lambda p: p["pid"] == pid and p["name"] == "sleep"
+                                  and p["cmdline"] == "sleep 30"), timeout=30)
     assert child and child[0]["ppid"] == agent.proc.pid and child[0]["name"] == "sleep"
     assert child[0]["cmdline"] == "sleep 30"
     agent.request("DELETE", "/execute/kill", {"process_id": r.json()["process_id"],
