@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 mkdir -p build
 musl-gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static bench/spawn_anchor.c \
     -o build/spawn_anchor
+musl-gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static bench/drain_anchor.c \
+    -o build/drain_anchor
 
 # an unstripped -g build of the same sources for the perf profile in the report
 srcs=$(ls ./*.c 2>/dev/null || true)   # SRCS in the Makefile: every top-level *.c
@@ -41,7 +43,7 @@ part() {   # $1 name, then the command
 part hooks env BENCH_OUT="$out" /usr/bin/python3 bench/hooks.py build/bench/sandbox-agent     # issue 16
 part ipython env BENCH_OUT="$out" /usr/bin/python3 bench/ipython.py build/bench/sandbox-agent # issue 19
 part files env BENCH_OUT="$out" bench/files.sh build/bench/sandbox-agent                      # issue 13
-BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
+BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_DRAIN=build/drain_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
 if [ "${PUBLISH:-0}" = 1 ]; then
     # every page a part wrote (results, charts, container.md, hooks.md, files.md...)
