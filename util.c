@@ -73,6 +73,33 @@ void util_http_date(int64_t unix_s, char out[30])
     memcpy(p, " GMT", 5);
 }
 
+/* Random bytes come from a small pool refilled by one getrandom call: a command run takes
+ * two ids (process_id, execution_id), two syscalls of the ~32 the agent spends per run
+ * (issue 21). The pool lives in this process only: the agent never forks without exec. */
+#define RANDOM_POOL 256   /* getrandom's never-short size */
+static unsigned char pool[RANDOM_POOL];
+static size_t pool_left;
+
+static void random_bytes(unsigned char *raw, size_t need)
+{
+    if (need > pool_left) {
+        /* getrandom never fails for <= 256 bytes once the pool is ready; if it somehow
+         * does, fall back to the clock so ids stay distinct rather than aborting a request. */
+        if (getrandom(pool, sizeof pool, 0) != (ssize_t)sizeof pool) {
+            uint64_t x = (uint64_t)util_mono_us() * 0x9e3779b97f4a7c15ull;
+            for (size_t i = 0; i < need; i++, x = x * 6364136223846793005ull + 1)
+                raw[i] = (unsigned char)(x >> 56);
+            pool_left = 0;
+            return;
+        }
+        pool_left = sizeof pool;
+    }
+    /* taken from the end; every byte handed out is wiped so it is never given twice */
+    pool_left -= need;
+    memcpy(raw, pool + pool_left, need);
+    memset(pool + pool_left, 0, need);
+}
+
 void util_random_hex(char *out, size_t nhex)
 {
     static const char hex[] = "0123456789abcdef";
@@ -80,13 +107,7 @@ void util_random_hex(char *out, size_t nhex)
     size_t need = (nhex + 1) / 2;
     if (need > sizeof raw)
         need = sizeof raw, nhex = 2 * sizeof raw;
-    /* getrandom never fails for <= 256 bytes once the pool is ready; if it somehow does,
-     * fall back to the clock so ids stay distinct rather than aborting a request. */
-    if (getrandom(raw, need, 0) != (ssize_t)need) {
-        uint64_t x = (uint64_t)util_mono_us() * 0x9e3779b97f4a7c15ull;
-        for (size_t i = 0; i < need; i++, x = x * 6364136223846793005ull + 1)
-            raw[i] = (unsigned char)(x >> 56);
-    }
+    random_bytes(raw, need);
     for (size_t i = 0; i < nhex; i++)
         out[i] = hex[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
     out[nhex] = 0;

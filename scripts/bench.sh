@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 mkdir -p build
 musl-gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static bench/spawn_anchor.c \
     -o build/spawn_anchor
+musl-gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static bench/drain_anchor.c \
+    -o build/drain_anchor
 
 # an unstripped -g build of the same sources for the perf profile in the report
 srcs=$(ls ./*.c 2>/dev/null || true)   # SRCS in the Makefile: every top-level *.c
@@ -44,9 +46,9 @@ part files env BENCH_OUT="$out" bench/files.sh build/bench/sandbox-agent        
 part e2b env BENCH_OUT="$out" /usr/bin/python3 bench/e2b.py build/bench/sandbox-agent         # issue 20: E2B SDK vs HopX SDK, 1 GiB stream
 part term env BENCH_OUT="$out" /usr/bin/python3 bench/term.py build/bench/sandbox-agent       # issue 15: keystroke echo, RSS per terminal
 part vm env BENCH_OUT="$out" /usr/bin/python3 bench/vm.py build/bench/sandbox-agent          # issue 17/18
-BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
+BENCH_OUT=$out BENCH_ANCHOR=build/spawn_anchor BENCH_DRAIN=build/drain_anchor BENCH_PROF_BIN=$prof /usr/bin/python3 \
     bench/bench.py build/bench/sandbox-agent
-/usr/bin/python3 bench/streams.py build/bench/sandbox-agent "$out" || echo "bench: streams failed" >&2   # live streams (issue 14)
+part streams /usr/bin/python3 bench/streams.py build/bench/sandbox-agent "$out"      # issue 14
 if [ "${PUBLISH:-0}" = 1 ]; then
     # every page a part wrote (results, charts, container.md, hooks.md, files.md...)
     for f in "$out"/*.md "$out"/*.json "$out"/*.svg; do

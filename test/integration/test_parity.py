@@ -446,7 +446,8 @@ def test_bench_writes_build_and_publishes_only_on_request(tmp_path):
     if not shutil.which("musl-gcc"):
         pytest.skip("musl-gcc absent (scripts/deps.sh build installs it)")
     tree = tmp_path / "tree"
-    for rel in ("scripts/bench.sh", "bench/bench.py", "bench/spawn_anchor.c"):
+    for rel in ("scripts/bench.sh", "bench/bench.py", "bench/spawn_anchor.c",
+                "bench/drain_anchor.c"):
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(ROOT, rel), tree / rel)
     (tree / "bench" / "results.md").write_text("tracked\n")
