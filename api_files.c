@@ -249,6 +249,22 @@ static int fields_decode(struct server_request *req, struct server_reply *rep,
     return 0;
 }
 
+/* The JSON body of write, mkdir or move: opens ar and decodes into f by t. Returns 0 (the
+ * caller closes ar), or -1 after answering, with ar already closed. */
+static int body_open(struct server_request *req, struct server_reply *rep,
+                     const struct decode_table *t, struct decode_arena *ar, struct fields *f)
+{
+    if (decode_arena_open(ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
+        answer_errno(req, rep, ENOMEM, NULL);
+        return -1;
+    }
+    if (fields_decode(req, rep, t, ar, f) < 0) {
+        decode_arena_close(ar);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- base64 and UTF-8 ---- */
 
 static int b64val(unsigned char c)
@@ -650,17 +666,24 @@ int api_files_download(const struct api_ctx *c, struct server_request *req, stru
 
 /* ---- write ---- */
 
+/* Opens a success answer: {"success":true,"<key>":"<value>" (the caller adds the rest and
+ * the closing brace). */
+static void put_success(struct buf *b, const char *key, const char *value)
+{
+    buf_putc(b, '{');
+    json_put_key(b, "success");
+    json_put_bool(b, 1);
+    json_put_key(b, key);
+    json_put_cstr(b, value);
+}
+
 static void answer_written(struct server_reply *rep, const char *path, uint64_t size,
                            const char *what)
 {
     struct buf *b = &rep->body;
     buf_reset(b);
     rep->status = 200;
-    buf_putc(b, '{');
-    json_put_key(b, "success");
-    json_put_bool(b, 1);
-    json_put_key(b, "path");
-    json_put_cstr(b, path);
+    put_success(b, "path", path);
     json_put_key(b, "size");
     json_put_int(b, (int64_t)size);
     json_put_key(b, "message");
@@ -674,12 +697,8 @@ int api_files_write(const struct api_ctx *c, struct server_request *req, struct 
     (void)c, (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
-    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
-        answer_errno(req, rep, ENOMEM, NULL);
+    if (body_open(req, rep, &write_table, &ar, &f) < 0)
         return 0;
-    }
-    if (fields_decode(req, rep, &write_table, &ar, &f) < 0)
-        goto out;
     size_t n = f.content.len;
     if (f.base64) {   /* decoded in place: the arena's copy is ours */
         long k = b64_decode((char *)f.content.p, n);
@@ -1078,11 +1097,7 @@ int api_files_remove(const struct api_ctx *c, struct server_request *req, struct
         return 0;
     }
     struct buf *b = &rep->body;
-    buf_putc(b, '{');
-    json_put_key(b, "success");
-    json_put_bool(b, 1);
-    json_put_key(b, "path");
-    json_put_cstr(b, path);
+    put_success(b, "path", path);
     json_put_key(b, "removed");
     json_put_bool(b, 1);
     buf_putc(b, '}');
@@ -1095,23 +1110,15 @@ int api_files_mkdir(const struct api_ctx *c, struct server_request *req, struct 
     (void)c, (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
-    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
-        answer_errno(req, rep, ENOMEM, NULL);
-        return 0;
-    }
     int created;
-    if (fields_decode(req, rep, &mkdir_table, &ar, &f) < 0)
-        goto out;
+    if (body_open(req, rep, &mkdir_table, &ar, &f) < 0)
+        return 0;
     if (files_mkdir(f.from_path, f.mode_bits >= 0 ? (mode_t)f.mode_bits : 0755, &created) < 0) {
         answer_errno(req, rep, errno, f.from_path);
         goto out;
     }
     struct buf *b = &rep->body;
-    buf_putc(b, '{');
-    json_put_key(b, "success");
-    json_put_bool(b, 1);
-    json_put_key(b, "path");
-    json_put_cstr(b, f.from_path);
+    put_success(b, "path", f.from_path);
     json_put_key(b, "created");
     json_put_bool(b, created);
     buf_putc(b, '}');
@@ -1126,12 +1133,8 @@ int api_files_move(const struct api_ctx *c, struct server_request *req, struct s
     (void)c, (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
-    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
-        answer_errno(req, rep, ENOMEM, NULL);
+    if (body_open(req, rep, &move_table, &ar, &f) < 0)
         return 0;
-    }
-    if (fields_decode(req, rep, &move_table, &ar, &f) < 0)
-        goto out;
     if (files_move(f.from_path, f.to_path, f.overwrite > 0) < 0) {
         int err = errno;
         struct files_entry *e = malloc(sizeof *e);
@@ -1142,11 +1145,7 @@ int api_files_move(const struct api_ctx *c, struct server_request *req, struct s
         goto out;
     }
     struct buf *b = &rep->body;
-    buf_putc(b, '{');
-    json_put_key(b, "success");
-    json_put_bool(b, 1);
-    json_put_key(b, "from");
-    json_put_cstr(b, f.from_path);
+    put_success(b, "from", f.from_path);
     json_put_key(b, "to");
     json_put_cstr(b, f.to_path);
     buf_putc(b, '}');
