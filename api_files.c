@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "b64.h"
 #include "decode.h"
 #include "files.h"
 #include "json.h"
@@ -265,72 +266,7 @@ static int body_open(struct server_request *req, struct server_reply *rep,
     return 0;
 }
 
-/* ---- base64 and UTF-8 ---- */
-
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes standard or URL-safe base64 (padding optional, whitespace skipped) in place.
- * Returns the decoded length or -1. */
-static long b64_decode(char *s, size_t n)
-{
-    size_t o = 0, pad = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64val(c);
-        if (v < 0 || pad)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            s[o++] = (char)(acc >> bits);
-        }
-    }
-    if (pad > 2 || bits >= 6)
-        return -1;
-    return (long)o;
-}
-
-static void b64_encode(struct buf *b, const unsigned char *p, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (buf_reserve(b, (n + 2) / 3 * 4) < 0)
-        return;
-    char *o = b->data + b->len;
-    size_t i = 0;
-    for (; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        *o++ = tab[v >> 18], *o++ = tab[v >> 12 & 63], *o++ = tab[v >> 6 & 63], *o++ = tab[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-        *o++ = tab[v >> 18], *o++ = tab[v >> 12 & 63];
-        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        *o++ = '=';
-    }
-    b->len = (size_t)(o - b->data);
-}
+/* ---- UTF-8 ---- */
 
 /* Strict UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
 static int utf8_valid(const unsigned char *s, size_t n)
@@ -523,7 +459,8 @@ int api_files_read(const struct api_ctx *c, struct server_request *req, struct s
     json_put_key(b, "content");
     if (base64) {
         buf_putc(b, '"');
-        b64_encode(b, (unsigned char *)data, got);
+        if (buf_reserve(b, B64_ENCODED_LEN(got)) == 0)
+            b->len += b64_encode((unsigned char *)data, got, b->data + b->len);
         buf_putc(b, '"');
     } else {
         json_put_str(b, data, got);
@@ -701,7 +638,7 @@ int api_files_write(const struct api_ctx *c, struct server_request *req, struct 
         return 0;
     size_t n = f.content.len;
     if (f.base64) {   /* decoded in place: the arena's copy is ours */
-        long k = b64_decode((char *)f.content.p, n);
+        long k = b64_decode(f.content.p, n, (unsigned char *)f.content.p, B64_LAX);
         if (k < 0) {
             answer_error(req, rep, 400, "INVALID_REQUEST", "content is not valid base64",
                          f.from_path);
