@@ -508,7 +508,7 @@ static void on_message(void *ctx, struct wsconn *w, int opcode, const char *data
 static void on_writable(void *ctx, struct wsconn *w)
 {
     struct reader *r = ctx;
-    (void)w;
+    r->w = w;
     pump(r);
 }
 
@@ -522,21 +522,13 @@ static const struct wsconn_ops reader_ops = { on_message, on_writable, on_closed
 static void reader_take(void *ctx, int fd, const char *pending, size_t len)
 {
     struct reader *r = ctx;
-    if (fd < 0) {
-        reader_free(r);
-        return;
-    }
-    if (r->kind == K_SDK) {
+    if (r->kind == K_SDK && fd >= 0) {   /* armed before frames that came along arrive */
         r->first_by = util_mono_us() + (int64_t)LIMIT_STREAM_FIRST_MS * 1000;
         timer_arm(&r->timer, r->first_by);
     }
-    struct wsconn *w = wsconn_start(fd, r->kind == K_SSE, pending, len, &reader_ops, r);
-    if (!w) {
-        reader_free(r);
-        return;
-    }
-    r->w = w;
-    pump(r);
+    struct wsconn *w = wsconn_take(fd, r->kind == K_SSE, pending, len, &reader_ops, r);
+    if (w)   /* else on_closed freed r */
+        on_writable(r, w);
 }
 
 static void stream_stop(void)
