@@ -298,6 +298,29 @@ static int utf8_valid(const unsigned char *s, size_t n)
 
 /* ---- entries ---- */
 
+/* path's entry, malloc'd (two PATH_MAX buffers: too big for every handler's stack), or
+ * NULL with errno (ENOMEM, or files_stat's). The caller frees it. */
+static struct files_entry *entry_new(const char *path)
+{
+    struct files_entry *e = malloc(sizeof *e);
+    if (e && files_stat(path, e) < 0) {
+        int err = errno;
+        free(e);
+        errno = err;
+        return NULL;
+    }
+    return e;
+}
+
+/* 1 when path names an entry, 0 when not (or out of memory). */
+static int entry_exists(const char *path)
+{
+    struct files_entry *e = entry_new(path);
+    int ok = e != NULL;
+    free(e);
+    return ok;
+}
+
 static const char *type_name(enum files_type t)
 {
     static const char *const names[] = { "file", "dir", "symlink", "other" };
@@ -886,10 +909,7 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
         return SERVER_ANSWERED;
     }
     /* a known target is checked before any byte is read: refusals come at once */
-    struct files_entry *e = u->have_path && !u->overwrite ? malloc(sizeof *e) : NULL;
-    int exists = e && files_stat(u->path, e) == 0;
-    free(e);
-    if (exists) {
+    if (u->have_path && !u->overwrite && entry_exists(u->path)) {
         answer_errno(req, rep, EEXIST, u->path);
         free(u);
         return SERVER_ANSWERED;
@@ -984,8 +1004,8 @@ int api_files_exists(const struct api_ctx *c, struct server_request *req, struct
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
-    struct files_entry *e = malloc(sizeof *e);
-    int ok = e && files_stat(path, e) == 0;
+    struct files_entry *e = entry_new(path);
+    int ok = e != NULL;
     struct buf *b = &rep->body;
     buf_putc(b, '{');
     json_put_key(b, "exists");
@@ -1006,10 +1026,9 @@ int api_files_stat(const struct api_ctx *c, struct server_request *req, struct s
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
-    struct files_entry *e = malloc(sizeof *e);
-    if (!e || files_stat(path, e) < 0) {
-        answer_errno(req, rep, e ? errno : ENOMEM, path);
-        free(e);
+    struct files_entry *e = entry_new(path);
+    if (!e) {
+        answer_errno(req, rep, errno, path);
         return 0;
     }
     put_entry(&rep->body, e);
@@ -1074,11 +1093,8 @@ int api_files_move(const struct api_ctx *c, struct server_request *req, struct s
         return 0;
     if (files_move(f.from_path, f.to_path, f.overwrite > 0) < 0) {
         int err = errno;
-        struct files_entry *e = malloc(sizeof *e);
         /* name the side that failed: a missing source, or the destination */
-        int src_ok = e && files_stat(f.from_path, e) == 0;
-        free(e);
-        answer_errno(req, rep, err, src_ok ? f.to_path : f.from_path);
+        answer_errno(req, rep, err, entry_exists(f.from_path) ? f.to_path : f.from_path);
         goto out;
     }
     struct buf *b = &rep->body;
