@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "b64.h"
 #include "decode.h"
 #include "files.h"
 #include "json.h"
@@ -249,72 +250,23 @@ static int fields_decode(struct server_request *req, struct server_reply *rep,
     return 0;
 }
 
-/* ---- base64 and UTF-8 ---- */
-
-static int b64val(unsigned char c)
+/* The JSON body of write, mkdir or move: opens ar and decodes into f by t. Returns 0 (the
+ * caller closes ar), or -1 after answering, with ar already closed. */
+static int body_open(struct server_request *req, struct server_reply *rep,
+                     const struct decode_table *t, struct decode_arena *ar, struct fields *f)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes standard or URL-safe base64 (padding optional, whitespace skipped) in place.
- * Returns the decoded length or -1. */
-static long b64_decode(char *s, size_t n)
-{
-    size_t o = 0, pad = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64val(c);
-        if (v < 0 || pad)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            s[o++] = (char)(acc >> bits);
-        }
-    }
-    if (pad > 2 || bits >= 6)
+    if (decode_arena_open(ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
+        answer_errno(req, rep, ENOMEM, NULL);
         return -1;
-    return (long)o;
+    }
+    if (fields_decode(req, rep, t, ar, f) < 0) {
+        decode_arena_close(ar);
+        return -1;
+    }
+    return 0;
 }
 
-static void b64_encode(struct buf *b, const unsigned char *p, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (buf_reserve(b, (n + 2) / 3 * 4) < 0)
-        return;
-    char *o = b->data + b->len;
-    size_t i = 0;
-    for (; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        *o++ = tab[v >> 18], *o++ = tab[v >> 12 & 63], *o++ = tab[v >> 6 & 63], *o++ = tab[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-        *o++ = tab[v >> 18], *o++ = tab[v >> 12 & 63];
-        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        *o++ = '=';
-    }
-    b->len = (size_t)(o - b->data);
-}
+/* ---- UTF-8 ---- */
 
 /* Strict UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
 static int utf8_valid(const unsigned char *s, size_t n)
@@ -345,6 +297,29 @@ static int utf8_valid(const unsigned char *s, size_t n)
 }
 
 /* ---- entries ---- */
+
+/* path's entry, malloc'd (two PATH_MAX buffers: too big for every handler's stack), or
+ * NULL with errno (ENOMEM, or files_stat's). The caller frees it. */
+static struct files_entry *entry_new(const char *path)
+{
+    struct files_entry *e = malloc(sizeof *e);
+    if (e && files_stat(path, e) < 0) {
+        int err = errno;
+        free(e);
+        errno = err;
+        return NULL;
+    }
+    return e;
+}
+
+/* 1 when path names an entry, 0 when not (or out of memory). */
+static int entry_exists(const char *path)
+{
+    struct files_entry *e = entry_new(path);
+    int ok = e != NULL;
+    free(e);
+    return ok;
+}
 
 static const char *type_name(enum files_type t)
 {
@@ -507,7 +482,8 @@ int api_files_read(const struct api_ctx *c, struct server_request *req, struct s
     json_put_key(b, "content");
     if (base64) {
         buf_putc(b, '"');
-        b64_encode(b, (unsigned char *)data, got);
+        if (buf_reserve(b, B64_ENCODED_LEN(got)) == 0)
+            b->len += b64_encode((unsigned char *)data, got, b->data + b->len);
         buf_putc(b, '"');
     } else {
         json_put_str(b, data, got);
@@ -650,17 +626,24 @@ int api_files_download(const struct api_ctx *c, struct server_request *req, stru
 
 /* ---- write ---- */
 
+/* Opens a success answer: {"success":true,"<key>":"<value>" (the caller adds the rest and
+ * the closing brace). */
+static void put_success(struct buf *b, const char *key, const char *value)
+{
+    buf_putc(b, '{');
+    json_put_key(b, "success");
+    json_put_bool(b, 1);
+    json_put_key(b, key);
+    json_put_cstr(b, value);
+}
+
 static void answer_written(struct server_reply *rep, const char *path, uint64_t size,
                            const char *what)
 {
     struct buf *b = &rep->body;
     buf_reset(b);
     rep->status = 200;
-    buf_putc(b, '{');
-    json_put_key(b, "success");
-    json_put_bool(b, 1);
-    json_put_key(b, "path");
-    json_put_cstr(b, path);
+    put_success(b, "path", path);
     json_put_key(b, "size");
     json_put_int(b, (int64_t)size);
     json_put_key(b, "message");
@@ -674,15 +657,11 @@ int api_files_write(const struct api_ctx *c, struct server_request *req, struct 
     (void)c, (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
-    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
-        answer_errno(req, rep, ENOMEM, NULL);
+    if (body_open(req, rep, &write_table, &ar, &f) < 0)
         return 0;
-    }
-    if (fields_decode(req, rep, &write_table, &ar, &f) < 0)
-        goto out;
     size_t n = f.content.len;
     if (f.base64) {   /* decoded in place: the arena's copy is ours */
-        long k = b64_decode((char *)f.content.p, n);
+        long k = b64_decode(f.content.p, n, (unsigned char *)f.content.p, B64_LAX);
         if (k < 0) {
             answer_error(req, rep, 400, "INVALID_REQUEST", "content is not valid base64",
                          f.from_path);
@@ -930,10 +909,7 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
         return SERVER_ANSWERED;
     }
     /* a known target is checked before any byte is read: refusals come at once */
-    struct files_entry *e = u->have_path && !u->overwrite ? malloc(sizeof *e) : NULL;
-    int exists = e && files_stat(u->path, e) == 0;
-    free(e);
-    if (exists) {
+    if (u->have_path && !u->overwrite && entry_exists(u->path)) {
         answer_errno(req, rep, EEXIST, u->path);
         free(u);
         return SERVER_ANSWERED;
@@ -1028,8 +1004,8 @@ int api_files_exists(const struct api_ctx *c, struct server_request *req, struct
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
-    struct files_entry *e = malloc(sizeof *e);
-    int ok = e && files_stat(path, e) == 0;
+    struct files_entry *e = entry_new(path);
+    int ok = e != NULL;
     struct buf *b = &rep->body;
     buf_putc(b, '{');
     json_put_key(b, "exists");
@@ -1050,10 +1026,9 @@ int api_files_stat(const struct api_ctx *c, struct server_request *req, struct s
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
-    struct files_entry *e = malloc(sizeof *e);
-    if (!e || files_stat(path, e) < 0) {
-        answer_errno(req, rep, e ? errno : ENOMEM, path);
-        free(e);
+    struct files_entry *e = entry_new(path);
+    if (!e) {
+        answer_errno(req, rep, errno, path);
         return 0;
     }
     put_entry(&rep->body, e);
@@ -1078,11 +1053,7 @@ int api_files_remove(const struct api_ctx *c, struct server_request *req, struct
         return 0;
     }
     struct buf *b = &rep->body;
-    buf_putc(b, '{');
-    json_put_key(b, "success");
-    json_put_bool(b, 1);
-    json_put_key(b, "path");
-    json_put_cstr(b, path);
+    put_success(b, "path", path);
     json_put_key(b, "removed");
     json_put_bool(b, 1);
     buf_putc(b, '}');
@@ -1095,23 +1066,15 @@ int api_files_mkdir(const struct api_ctx *c, struct server_request *req, struct 
     (void)c, (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
-    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
-        answer_errno(req, rep, ENOMEM, NULL);
-        return 0;
-    }
     int created;
-    if (fields_decode(req, rep, &mkdir_table, &ar, &f) < 0)
-        goto out;
+    if (body_open(req, rep, &mkdir_table, &ar, &f) < 0)
+        return 0;
     if (files_mkdir(f.from_path, f.mode_bits >= 0 ? (mode_t)f.mode_bits : 0755, &created) < 0) {
         answer_errno(req, rep, errno, f.from_path);
         goto out;
     }
     struct buf *b = &rep->body;
-    buf_putc(b, '{');
-    json_put_key(b, "success");
-    json_put_bool(b, 1);
-    json_put_key(b, "path");
-    json_put_cstr(b, f.from_path);
+    put_success(b, "path", f.from_path);
     json_put_key(b, "created");
     json_put_bool(b, created);
     buf_putc(b, '}');
@@ -1126,27 +1089,16 @@ int api_files_move(const struct api_ctx *c, struct server_request *req, struct s
     (void)c, (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
-    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len)) < 0) {
-        answer_errno(req, rep, ENOMEM, NULL);
+    if (body_open(req, rep, &move_table, &ar, &f) < 0)
         return 0;
-    }
-    if (fields_decode(req, rep, &move_table, &ar, &f) < 0)
-        goto out;
     if (files_move(f.from_path, f.to_path, f.overwrite > 0) < 0) {
         int err = errno;
-        struct files_entry *e = malloc(sizeof *e);
         /* name the side that failed: a missing source, or the destination */
-        int src_ok = e && files_stat(f.from_path, e) == 0;
-        free(e);
-        answer_errno(req, rep, err, src_ok ? f.to_path : f.from_path);
+        answer_errno(req, rep, err, entry_exists(f.from_path) ? f.to_path : f.from_path);
         goto out;
     }
     struct buf *b = &rep->body;
-    buf_putc(b, '{');
-    json_put_key(b, "success");
-    json_put_bool(b, 1);
-    json_put_key(b, "from");
-    json_put_cstr(b, f.from_path);
+    put_success(b, "from", f.from_path);
     json_put_key(b, "to");
     json_put_cstr(b, f.to_path);
     buf_putc(b, '}');

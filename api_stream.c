@@ -14,6 +14,7 @@
 #include "proc.h"
 #include "server.h"
 #include "timer.h"
+#include "utf8.h"
 #include "util.h"
 #include "ws.h"
 #include "wsconn.h"
@@ -216,23 +217,6 @@ static void send_sdk_final(struct reader *r, const char *type)
 
 /* ---- reading the rings ---- */
 
-/* Bytes of [0, n) of the two spans that end on a UTF-8 character boundary: a character
- * split across two events would reach the client as two U+FFFD. Only while more may come. */
-static size_t utf8_whole(const char *p1, size_t n1, const char *p2, size_t n)
-{
-#define AT(i) ((unsigned char)((i) < n1 ? p1[i] : p2[(i) - n1]))
-    size_t j = n;
-    for (int back = 0; back < 3 && j > 0 && (AT(j - 1) & 0xC0) == 0x80; back++)
-        j--;
-    if (j == 0)
-        return n;
-    unsigned char lead = AT(j - 1);
-    size_t need = lead >= 0xF0 && lead <= 0xF7 ? 4 : lead >= 0xE0 && lead <= 0xEF ? 3
-                  : lead >= 0xC0 && lead <= 0xDF ? 2 : 1;
-    return (j - 1) + need > n ? j - 1 : n;
-#undef AT
-}
-
 /* K_SDK's last message. The SDK waits for "complete" forever when it loses it (several
  * frames in one TCP read, e.g. when node stalls under load), and closes the socket once it
  * has it: so complete is sent again every LIMIT_SDK_REPEAT_MS until the client closes, at
@@ -278,16 +262,18 @@ static int step(struct reader *r)
         size_t n1, n2;
         uint64_t at = proc_output(ring, r->off[s], &p1, &n1, &p2, &n2);
         size_t n = n1 + n2 < LIMIT_STREAM_CHUNK ? n1 + n2 : LIMIT_STREAM_CHUNK;
-        if (running || n < n1 + n2)
-            n = utf8_whole(p1, n1, p2, n);
-        if (n == 0)
-            continue;
         const char *data = p1;
         if (n > n1) {
             memcpy(chunk, p1, n1);
             memcpy(chunk + n1, p2, n - n1);
             data = chunk;
         }
+        /* a character split across two events would reach the client as two U+FFFD: while
+         * more may come, hold its first bytes back */
+        if (running || n < n1 + n2)
+            n -= utf8_partial_tail(data, n);
+        if (n == 0)
+            continue;
         r->off[s] = at + n;
         send_output(r, s, at, data, n);
         return 1;
@@ -508,7 +494,7 @@ static void on_message(void *ctx, struct wsconn *w, int opcode, const char *data
 static void on_writable(void *ctx, struct wsconn *w)
 {
     struct reader *r = ctx;
-    (void)w;
+    r->w = w;
     pump(r);
 }
 
@@ -522,21 +508,13 @@ static const struct wsconn_ops reader_ops = { on_message, on_writable, on_closed
 static void reader_take(void *ctx, int fd, const char *pending, size_t len)
 {
     struct reader *r = ctx;
-    if (fd < 0) {
-        reader_free(r);
-        return;
-    }
-    if (r->kind == K_SDK) {
+    if (r->kind == K_SDK && fd >= 0) {   /* armed before frames that came along arrive */
         r->first_by = util_mono_us() + (int64_t)LIMIT_STREAM_FIRST_MS * 1000;
         timer_arm(&r->timer, r->first_by);
     }
-    struct wsconn *w = wsconn_start(fd, r->kind == K_SSE, pending, len, &reader_ops, r);
-    if (!w) {
-        reader_free(r);
-        return;
-    }
-    r->w = w;
-    pump(r);
+    struct wsconn *w = wsconn_take(fd, r->kind == K_SSE, pending, len, &reader_ops, r);
+    if (w)   /* else on_closed freed r */
+        on_writable(r, w);
 }
 
 static void stream_stop(void)

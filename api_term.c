@@ -10,37 +10,13 @@
 #include <strings.h>
 
 #include "api.h"
+#include "b64.h"
 #include "decode.h"
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
 
 /* ---- helpers ---- */
-
-/* Standard base64 (RFC 4648 4), padding optional, no whitespace. Returns the decoded
- * length (out needs len * 3 / 4 + 3 bytes), or -1 when malformed. */
-static long b64_decode(const char *s, size_t len, unsigned char *out)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    while (len && s[len - 1] == '=')
-        len--;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
-              : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : -1;
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return bits >= 6 ? -1 : (long)n;   /* one char left over cannot make a byte */
-}
 
 static struct proc *find_or_404(struct server_request *req, struct server_reply *rep,
                                 const char *id, size_t len)
@@ -179,7 +155,7 @@ int api_process_stdin(const struct api_ctx *c, struct server_request *req,
         data = r.data.p;
         n = r.data.p ? r.data.len : 0;
         if (n && !strcmp(encodings[r.encoding], "base64")) {
-            long m = (dec = malloc(n)) ? b64_decode(data, n, dec) : -2;
+            long m = (dec = malloc(n)) ? b64_decode(data, n, dec, 0) : -2;
             if (m < 0) {
                 if (m == -2)
                     api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
@@ -286,7 +262,7 @@ static const char *ctl_apply(struct proc *p, const struct ctl *m, char *err, siz
         size_t n = d ? m->data.len : 0;
         unsigned char *dec = NULL;
         if (n && !strcmp(encodings[m->encoding], "base64")) {
-            long k = (dec = malloc(n)) ? b64_decode(d, n, dec) : -1;
+            long k = (dec = malloc(n)) ? b64_decode(d, n, dec, 0) : -1;
             if (k < 0) {
                 free(dec);
                 return ctl_fail(err, cap, "INVALID_REQUEST", "'data' is not valid base64");

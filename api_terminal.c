@@ -290,15 +290,9 @@ static const struct wsconn_ops term_ops = { on_message, on_writable, on_closed }
 static void on_take(void *ctx, int fd, const char *pending, size_t len)
 {
     struct attach *a = ctx;
-    if (fd < 0) {   /* gone before the upgrade was written: the session waits unattached */
-        on_closed(a);
+    /* on failure, or gone before the upgrade was written: the session waits unattached */
+    if (!(a->w = wsconn_take(fd, 0, pending, len, &term_ops, a)))
         return;
-    }
-    a->w = wsconn_start(fd, 0, pending, len, &term_ops, a);
-    if (!a->w) {
-        on_closed(a);
-        return;
-    }
     if (a->t)
         pump(a->t);
     else   /* another client took the session over before this one's upgrade went out */

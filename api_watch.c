@@ -263,19 +263,9 @@ static const struct wsconn_ops watcher_ops = { on_message, on_writable, on_close
 static void watcher_take(void *ctx, int fd, const char *pending, size_t len)
 {
     struct watcher *x = ctx;
-    if (fd < 0) {
-        watcher_free(x);
-        return;
-    }
-    struct wsconn *w = wsconn_start(fd, x->sse, pending, len, &watcher_ops, x);
-    if (!w) {
-        watcher_free(x);
-        return;
-    }
-    x->w = w;
-    send_ack(x);
-    if (x->watch && !x->ack)
-        watch_resume(x->watch);
+    struct wsconn *w = wsconn_take(fd, x->sse, pending, len, &watcher_ops, x);
+    if (w)   /* else on_closed freed x */
+        on_writable(x, w);
 }
 
 static void watcher_stop(void)

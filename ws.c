@@ -5,10 +5,11 @@
 
 #include <bearssl_hash.h>
 
+#include "b64.h"
+
 enum { P_HEADER, P_PAYLOAD, P_CLOSED };
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* ---- handshake ---- */
 
@@ -32,20 +33,7 @@ int ws_accept_key(const char *key, size_t len, char out[29])
     br_sha1_update(&sc, key, len);
     br_sha1_update(&sc, ws_guid, sizeof ws_guid - 1);
     br_sha1_out(&sc, d);
-    char *o = out;
-    for (size_t i = 0; i < 18; i += 3) {
-        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
-        *o++ = b64[v >> 18];
-        *o++ = b64[(v >> 12) & 63];
-        *o++ = b64[(v >> 6) & 63];
-        *o++ = b64[v & 63];
-    }
-    uint32_t v = (uint32_t)d[18] << 16 | (uint32_t)d[19] << 8;
-    *o++ = b64[v >> 18];
-    *o++ = b64[(v >> 12) & 63];
-    *o++ = b64[(v >> 6) & 63];
-    *o++ = '=';
-    *o = 0;
+    out[b64_encode(d, sizeof d, out)] = 0;   /* 20 bytes: 28 characters */
     return 0;
 }
 

@@ -377,6 +377,15 @@ struct wsconn *wsconn_start(int fd, int raw, const char *pending, size_t len,
     return w;
 }
 
+struct wsconn *wsconn_take(int fd, int raw, const char *pending, size_t len,
+                           const struct wsconn_ops *ops, void *ctx)
+{
+    struct wsconn *w = fd < 0 ? NULL : wsconn_start(fd, raw, pending, len, ops, ctx);
+    if (!w)
+        ops->closed(ctx);
+    return w;
+}
+
 int wsconn_sendv(struct wsconn *w, int opcode, const struct iovec *iov, int n)
 {
     if (w->state != W_OPEN) {

@@ -43,6 +43,12 @@ struct wsconn_ops {
 struct wsconn *wsconn_start(int fd, int raw, const char *pending, size_t len,
                             const struct wsconn_ops *ops, void *ctx);
 
+/* A server_owner.take in one call: fd < 0 (the client left before the upgrade went out) or
+ * wsconn_start failing calls ops->closed(ctx) here, before returning NULL, so the owner has
+ * one place that frees ctx. Otherwise as wsconn_start. */
+struct wsconn *wsconn_take(int fd, int raw, const char *pending, size_t len,
+                           const struct wsconn_ops *ops, void *ctx);
+
 /* Sends one message: a frame (opcode WS_TEXT or WS_BINARY) whose payload is the iovecs in
  * order, or in raw mode their bytes. Returns 0 (written, or the rest queued), or -1 when
  * something is still pending (EBUSY) or the connection is closing (EPIPE). */

@@ -1,2 +1,2 @@
 FUZZ += ws
-fuzz_ws_SRCS := ws.c http.c $(BEARLIB)
+fuzz_ws_SRCS := ws.c http.c b64.c $(BEARLIB)
