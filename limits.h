@@ -102,6 +102,9 @@
 #define LIMIT_WAIT_S           300          /* GET /execute/processes/{id}?wait= at most */
 #define LIMIT_WATCH_DIRS       8192         /* directories one file watch follows (inotify watches) */
 #define LIMIT_WATCH_EVENTS     256          /* change events queued per watch client; more is one OVERFLOW */
+#define LIMIT_SDK_REPEAT_MS    100          /* WS /execute/stream: "complete" again until the client
+                                             * closes (the SDK hangs for good when it loses it) */
+#define LIMIT_SDK_REPEATS      30           /* ... at most this often, then the server closes */
 
 /* stdin and terminals */
 #define LIMIT_STDIN_PENDING    (1u << 20)   /* stdin bytes queued per process: past it a write
@@ -154,22 +157,6 @@
 #define LIMIT_PY_REPLY_BYTES   (64u << 20)  /* one driver reply: figures travel as base64 */
 #define LIMIT_PY_REPLY_TOKENS  65536        /* values in one reply (a _repr_json_ is user data) */
 #define LIMIT_PY_FRAME_BYTES   (64u << 20)  /* one call frame: 8 MiB of code, escaped */
-/* Live streams (WebSocket, Server-Sent Events, long poll, file watching) */
-#define LIMIT_WS_MESSAGE       (1u << 20)   /* a client message; larger ones are closed with 1009 */
-#define LIMIT_WS_PING_MS       30000        /* WebSocket keepalive ping */
-#define LIMIT_WS_IDLE_MS       75000        /* nothing from the client, not even a pong, for 2.5 pings: gone */
-#define LIMIT_WS_CLOSE_MS      2000         /* after our close frame or last SSE event: the client's close/EOF */
-#define LIMIT_SSE_PING_MS      15000        /* ": ping" comment: proxies drop silent streams at 30-60 s */
-#define LIMIT_STREAM_CHUNK     65536        /* output bytes per event: one pipe read's worth */
-#define LIMIT_STREAM_FIRST_MS  30000        /* WS /execute/stream: the execute message comes within this */
-#define LIMIT_SDK_GAP_MS       5            /* WS /execute/stream: between frames; the TS SDK keeps only the
-                                             * first of several frames that arrive in one TCP read */
-#define LIMIT_SDK_REPEAT_MS    100          /* WS /execute/stream: "complete" again until the client
-                                             * closes (the SDK hangs for good when it loses it) */
-#define LIMIT_SDK_REPEATS      30           /* ... at most this often, then the server closes */
-#define LIMIT_WAIT_S           300          /* GET /execute/processes/{id}?wait= at most */
-#define LIMIT_WATCH_DIRS       8192         /* directories one file watch follows (inotify watches) */
-
 /* stdin and terminals */
 #define LIMIT_STDIN_PENDING    (1u << 20)   /* stdin bytes queued per process: past it a write
                                              * is refused (429) until the child reads */
