@@ -62,7 +62,8 @@ all: $(BIN)
 deps:
 	@scripts/deps.sh build
 
-$(BEARLIB): | deps
+# rebuilt when the script (its flags) changes
+$(BEARLIB): scripts/bearssl.sh | deps
 	@scripts/bearssl.sh $(BEARSSL)
 
 # Linux UAPI headers (rtnetlink for --net) for musl-gcc, which searches no /usr/include: links
