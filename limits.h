@@ -115,6 +115,7 @@
 #define LIMIT_TERM_KEEP_S      300          /* an unattached session waits this long for its
                                              * client (--terminal-keep), then is hung up */
 #define LIMIT_TERM_CHUNK       65536        /* output bytes per terminal message */
+
 /* Files (files.c, multipart.c, api_files.c) */
 #define LIMIT_FILES_LIST       10000        /* entries one listing returns, then truncated:
                                              * ~2.5 MiB of JSON, listed in well under 50 ms */
@@ -142,9 +143,6 @@
                                            * JSON-escaped; a larger one is not kept (409) */
 #define LIMIT_IDEM_TOTAL_BYTES (64u << 20) /* all kept answers; past it the oldest go first */
 
-/* SDK parity (issue 12) */
-#define LIMIT_ENV_KEY_BYTES    1024         /* a key in DELETE /env/{key}: longer ones are no
-                                             * name anyone sets (the path fits 8 KiB anyway) */
 /* Python sessions (pysession.c, api_python.c) */
 #define LIMIT_PY_SESSIONS      8            /* interpreters at once (--python-sessions): each
                                              * holds 10-60 MB, more with data loaded */
@@ -157,15 +155,7 @@
 #define LIMIT_PY_REPLY_BYTES   (64u << 20)  /* one driver reply: figures travel as base64 */
 #define LIMIT_PY_REPLY_TOKENS  65536        /* values in one reply (a _repr_json_ is user data) */
 #define LIMIT_PY_FRAME_BYTES   (64u << 20)  /* one call frame: 8 MiB of code, escaped */
-/* stdin and terminals */
-#define LIMIT_STDIN_PENDING    (1u << 20)   /* stdin bytes queued per process: past it a write
-                                             * is refused (429) until the child reads */
-#define LIMIT_PTY_COLS_DEFAULT 80           /* a terminal's size when the client gives none */
-#define LIMIT_PTY_ROWS_DEFAULT 24
-#define LIMIT_TERMINALS        256          /* WS /terminal sessions open at once (each a shell) */
-#define LIMIT_TERM_KEEP_S      300          /* an unattached session waits this long for its
-                                             * client (--terminal-keep), then is hung up */
-#define LIMIT_TERM_CHUNK       65536        /* output bytes per terminal message */
+
 /* VM init (--modules, --net) */
 #define LIMIT_MODULES_LIST_BYTES (64u << 10) /* --modules FILE; a VM's NIC chain is ~250 bytes */
 #define LIMIT_NET_WAIT_MS      10000        /* --net waits this long for its interface: a NIC
