@@ -38,10 +38,14 @@
  * freed under a caller's feet except in the claim. */
 
 /* The driver's source: pysession_driver.py, put into the binary by the assembler, so the
- * Python stays a Python file in the repository (the Makefile rebuilds on its change). */
+ * Python stays a Python file in the repository (the Makefile rebuilds on its change). The
+ * Makefile passes PYSESSION_DRIVER, the copy scripts/pymin.py shrank (no comments, 4 KB less). */
+#ifndef PYSESSION_DRIVER
+#define PYSESSION_DRIVER "pysession_driver.py"
+#endif
 __asm__(".pushsection .rodata.pysession_driver,\"a\"\n"
         ".globl pysession_driver_src\n.hidden pysession_driver_src\n"
-        "pysession_driver_src:\n.incbin \"pysession_driver.py\"\n"
+        "pysession_driver_src:\n.incbin \"" PYSESSION_DRIVER "\"\n"
         ".globl pysession_driver_end\n.hidden pysession_driver_end\n"
         "pysession_driver_end:\n.popsection\n");
 extern const char pysession_driver_src[], pysession_driver_end[];
