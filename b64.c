@@ -3,6 +3,8 @@
 #include <stdint.h>
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static int value(unsigned char c, unsigned flags)
 {
@@ -12,6 +14,8 @@ static int value(unsigned char c, unsigned flags)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
+    if (flags & B64_URL)
+        return c == '-' ? 62 : c == '_' ? 63 : -1;
     if (c == '+' || (c == '-' && (flags & B64_LAX)))
         return 62;
     if (c == '/' || (c == '_' && (flags & B64_LAX)))
@@ -28,7 +32,7 @@ long b64_decode(const char *s, size_t n, unsigned char *out, unsigned flags)
         unsigned char c = (unsigned char)s[i];
         if ((flags & B64_LAX) && (c == ' ' || c == '\n' || c == '\r' || c == '\t'))
             continue;
-        if (c == '=') {
+        if (c == '=' && !(flags & B64_URL)) {
             pad++;
             continue;
         }
@@ -45,6 +49,8 @@ long b64_decode(const char *s, size_t n, unsigned char *out, unsigned flags)
     /* one character left over cannot make a byte */
     if (bits >= 6 || ((flags & B64_LAX) && pad > 2))
         return -1;
+    if ((flags & B64_URL) && (acc & ((1u << bits) - 1)))
+        return -1;   /* unused bits set: a second encoding of the same bytes */
     return (long)o;
 }
 
@@ -64,4 +70,22 @@ size_t b64_encode(const unsigned char *in, size_t n, char *out)
         *o++ = '=';
     }
     return (size_t)(o - out);
+}
+
+size_t b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    unsigned acc = 0, bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = acc << 8 | in[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = url_alphabet[acc >> bits & 63];
+        }
+        acc &= (1u << bits) - 1;
+    }
+    if (bits)
+        out[o++] = url_alphabet[acc << (6 - bits) & 63];
+    return o;
 }

@@ -2,18 +2,18 @@
 
 #include <string.h>
 
+#include "b64.h"
 #include "json.h"
 #include "limits.h"
 
 #define MAC_LEN 32
-/* Decoded size of the largest part a token within the limit can carry (4 chars -> 3 bytes). */
-#define PART_MAX (LIMIT_TOKEN_BYTES / 4 * 3)
+/* Decoded size of the largest part a token within the limit can carry (4 chars -> 3 bytes),
+ * plus the 3 bytes of slack b64_decode asks of its output. Parts are decoded as strict
+ * base64url (B64_URL) only once the token is known to be within LIMIT_TOKEN_BYTES. */
+#define PART_MAX (LIMIT_TOKEN_BYTES / 4 * 3 + 3)
 /* A JSON value needs at least two bytes ("0," or "[]") except the last: an upper bound on the
  * tokens any decoded part can produce, so json_parse never fails for want of tokens. */
 #define TOKS_MAX (PART_MAX / 2 + 1)
-
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* The header of every token we mint, before encoding. */
 static const char sign_header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
@@ -35,74 +35,10 @@ static int tag_equal(const unsigned char *a, const unsigned char *b, size_t n)
     return d == 0;
 }
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Strict base64url without padding (RFC 7515 2, RFC 4648 5): only the 64 alphabet characters,
- * no '=', no whitespace, a length that is not 1 mod 4, and zero unused bits in the last
- * character (RFC 4648 3.5), so each byte string has exactly one accepted encoding.
- * Returns the decoded length, or -1 when invalid or longer than cap. */
-static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
-{
-    if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
-        return -1;
-    unsigned acc = 0, bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_value((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    return acc ? -1 : (long)o;
-}
-
-static size_t b64url_len(size_t n)
-{
-    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-}
-
-/* Encodes in[0..n) into out, which holds b64url_len(n) bytes. Returns that length. */
-static size_t b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    unsigned acc = 0, bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = acc << 8 | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = b64url_alphabet[acc >> bits & 63];
-        }
-        acc &= (1u << bits) - 1;
-    }
-    if (bits)
-        out[o++] = b64url_alphabet[acc << (6 - bits) & 63];
-    return o;
-}
-
 /* Decodes one part and parses it; the part must be a JSON object (RFC 7515 4, RFC 7519 7.2). */
 static int parse_part(const char *s, size_t n, unsigned char *dec, struct json_token *toks)
 {
-    long m = b64url_decode(s, n, dec, PART_MAX);
+    long m = b64_decode(s, n, dec, B64_URL);
     if (m < 0)
         return -1;
     int r = json_parse((const char *)dec, (size_t)m, toks, TOKS_MAX, LIMIT_JSON_DEPTH);
@@ -173,7 +109,7 @@ static enum jwt_result check_signature(const struct jwt_key *key, const char *in
                                        const char *sig, size_t sig_len)
 {
     unsigned char got[PART_MAX], want[MAC_LEN];
-    long m = b64url_decode(sig, sig_len, got, sizeof got);
+    long m = b64_decode(sig, sig_len, got, B64_URL);
     if (m < 0)
         return JWT_MALFORMED;
     if (m != MAC_LEN)
@@ -275,8 +211,8 @@ int jwt_sign(const struct jwt_key *key, const char *claims, size_t claims_len, c
     /* A token jwt_verify would refuse is no use; the bound also keeps the sums small. */
     if (claims_len > LIMIT_TOKEN_BYTES)
         return -1;
-    size_t total = b64url_len(sizeof sign_header - 1) + 1 + b64url_len(claims_len) + 1 +
-                   b64url_len(MAC_LEN);
+    size_t total = B64URL_ENCODED_LEN(sizeof sign_header - 1) + 1 +
+                   B64URL_ENCODED_LEN(claims_len) + 1 + B64URL_ENCODED_LEN(MAC_LEN);
     if (total > LIMIT_TOKEN_BYTES || total >= cap)
         return -1;
     unsigned char mac[MAC_LEN];

@@ -10,32 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "json.h"
 #include "jwt.h"
 #include "limits.h"
 
 #define REQUIRE(c) do { if (!(c)) abort(); } while (0)
 #define NOW 1700000000
-
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static size_t b64url(const uint8_t *in, size_t n, char *out)
-{
-    size_t o = 0;
-    unsigned acc = 0, bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = acc << 8 | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = alphabet[acc >> bits & 63];
-        }
-        acc &= (1u << bits) - 1;
-    }
-    if (bits)
-        out[o++] = alphabet[acc << (6 - bits) & 63];
-    return o;
-}
 
 static int is_object(const char *s, size_t n)
 {
@@ -81,13 +62,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t hn = sep ? (size_t)(sep - p) : n;
         const uint8_t *c = sep ? sep + 1 : p + n;
         size_t cn = sep ? n - hn - 1 : 0;
-        size_t o = b64url(p, hn, tok);
+        size_t o = b64url_encode(p, hn, tok);
         tok[o++] = '.';
-        o += b64url(c, cn, tok + o);
+        o += b64url_encode(c, cn, tok + o);
         unsigned char mac[32];
         jwt_mac(&key, tok, o, mac);
         tok[o++] = '.';
-        o += b64url(mac, sizeof mac, tok + o);
+        o += b64url_encode(mac, sizeof mac, tok + o);
         enum jwt_result r = verify(&key, tok, o, strict);
         REQUIRE(r != JWT_BAD_SIGNATURE);
         if (o <= LIMIT_TOKEN_BYTES && !is_object((const char *)p, hn))

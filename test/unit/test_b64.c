@@ -1,5 +1,5 @@
-/* b64.c: RFC 4648 10 vectors both ways, the strict and lax decoders' rules by table, and
- * decoding in place. */
+/* b64.c: RFC 4648 10 vectors both ways, the strict and lax decoders' rules by table,
+ * decoding in place, and strict unpadded base64url (JWTs). */
 #include "b64.h"
 
 #include "unit.h"
@@ -61,10 +61,47 @@ static void check_in_place(void)
     CHECK(d == 7 && !memcmp(s, "foobarb", 7), "in place: %ld", d);
 }
 
+static void check_url(void)
+{
+    static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+    static const char *const coded[] = { "", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy" };
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        char enc[16];
+        unsigned char dec[16];
+        size_t pn = strlen(plain[i]), cn = strlen(coded[i]);
+        size_t e = b64url_encode((const unsigned char *)plain[i], pn, enc);
+        CHECK(e == cn && e == B64URL_ENCODED_LEN(pn) && !memcmp(enc, coded[i], e), "url %zu", i);
+        long d = b64_decode(coded[i], cn, dec, B64_URL);
+        CHECK(d == (long)pn && !memcmp(dec, plain[i], pn), "url decode %zu: %ld", i, d);
+    }
+    static const struct {
+        const char *s;
+        long len;              /* decoded length or -1 */
+    } cases[] = {
+        { "-_8", 2 },           /* the URL-safe alphabet ... */
+        { "+/8", -1 },          /* ... only */
+        { "Zg==", -1 },         /* no padding */
+        { "Zg=", -1 },
+        { "Zm 9v", -1 },        /* no whitespace */
+        { "Z", -1 },            /* one leftover character */
+        { "Zh", -1 },           /* unused bits set: "Zg" is the one encoding of "f" */
+        { "Zm9", -1 },          /* "Zm8" is the one encoding of "fo" */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char dec[16];
+        long d = b64_decode(cases[i].s, strlen(cases[i].s), dec, B64_URL);
+        CHECK(d == cases[i].len, "url case %zu: %ld", i, d);
+    }
+    static const unsigned char bytes[] = { 0xfb, 0xff, 0xbf };
+    char enc[4];
+    CHECK(b64url_encode(bytes, 3, enc) == 4 && !memcmp(enc, "-_-_", 4), "url-safe encode");
+}
+
 int main(void)
 {
     check_rfc();
     check_rules();
     check_in_place();
+    check_url();
     return unit_report("b64");
 }
