@@ -9,28 +9,17 @@
  * HWM_KIB" on stdout: SECONDS from just before posix_spawn to waitpid's return, as the agent's
  * record times spawn to exit; HWM_KIB is this process's VmHWM. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "anchor.h"
 
 #define RING (1u << 20)
 #define READ_MAX 65536   /* the agent's LIMIT_PIPE_READ */
-
-extern char **environ;
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static long hwm_kib(void)
 {
@@ -56,39 +45,19 @@ int main(int argc, char **argv)
     static char ring[2][RING];
     size_t at[2] = { 0, 0 };
     unsigned long long total = 0;
-    int out[2], err[2], status;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
+    int out, err, status;
     pid_t pid;
 
     double t0 = now_s();
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
-        perror("pipe2");
-        return 1;
-    }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    int rc = posix_spawn(&pid, args[0], &fa, &attr, args, environ);
+    int rc = anchor_spawn(args, &out, &err, &pid, NULL);
     if (rc) {
         errno = rc;
-        perror("posix_spawn");
+        perror("spawn");
         return 1;
     }
-    close(out[1]);
-    close(err[1]);
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
-    fcntl(err[0], F_SETFL, O_NONBLOCK);
-    struct pollfd pf[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
+    fcntl(out, F_SETFL, O_NONBLOCK);
+    fcntl(err, F_SETFL, O_NONBLOCK);
+    struct pollfd pf[2] = { { out, POLLIN, 0 }, { err, POLLIN, 0 } };
     int open_fds = 2;
     while (open_fds) {
         if (poll(pf, 2, -1) < 0) {

@@ -8,25 +8,14 @@
  * SPAWN_US is the mean time inside posix_spawn, which returns once the child has exec'd
  * (musl: CLONE_VFORK), the part of a run a single-threaded supervisor cannot overlap. */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "anchor.h"
 
 static double spawn_s;   /* summed time inside posix_spawn */
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void drain(int fd)
 {
@@ -42,43 +31,18 @@ static void drain(int fd)
 
 static int run_one(char *const argv[])
 {
-    int out[2], err[2];
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
+    int out, err, status;
     pid_t pid;
-    int status;
-
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+    int rc = anchor_spawn(argv, &out, &err, &pid, &spawn_s);
+    if (rc) {
+        errno = rc;
         return -1;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    double t0 = now_s();
-    int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
-    spawn_s += now_s() - t0;
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(out[1]);
-    close(err[1]);
-    if (rc == 0) {
-        drain(out[0]);
-        drain(err[0]);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-    } else {
-        close(out[0]);
-        close(err[0]);
     }
-    return rc ? -1 : 0;
+    drain(out);
+    drain(err);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
 }
 
 int main(int argc, char **argv)
