@@ -88,9 +88,9 @@ struct decode_table;
 struct decode_field {
     const char *name;                          /* the member's name */
     const char *aliases[DECODE_ALIASES];       /* other accepted names, NULL-padded */
-    enum decode_type type;
-    size_t off;                                /* offsetof(the caller's struct, member) */
+    enum decode_type type;                     /* (type and flags side by side: no padding) */
     unsigned flags;
+    size_t off;                                /* offsetof(the caller's struct, member) */
     int64_t min, max;                          /* INT: bounds (both 0: any int64); STRING:
                                                 * max length; MAP/STRINGS: max entries */
     double dmin, dmax;                         /* DOUBLE/MILLIS bounds (both 0: >= 0 and
