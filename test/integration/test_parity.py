@@ -447,7 +447,7 @@ def test_bench_writes_build_and_publishes_only_on_request(tmp_path):
         pytest.skip("musl-gcc absent (scripts/deps.sh build installs it)")
     tree = tmp_path / "tree"
     for rel in ("scripts/bench.sh", "bench/bench.py", "bench/spawn_anchor.c",
-                "bench/drain_anchor.c"):
+                "bench/drain_anchor.c", "bench/anchor.h"):
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(ROOT, rel), tree / rel)
     (tree / "bench" / "results.md").write_text("tracked\n")
