@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -559,5 +560,52 @@ static int h_info(const struct api_ctx *c, struct server_request *req, struct se
         buf_printf(b, "\"%s %s\"", routes[i].method, routes[i].pattern);
     }
     buf_puts(b, "]}");
+    return 0;
+}
+
+/* ---- starting a run (api_proc.c, api_python.c) ---- */
+
+int api_run_open(const struct api_ctx *c, const struct server_request *req,
+                 struct server_reply *rep, struct decode_arena *ar, size_t cap)
+{
+    if (*c->stopping) {   /* it would miss the SIGTERM already sent to every group */
+        api_error(req, rep, 503, "EXECUTION_FAILED", "the agent is shutting down");
+        return -1;
+    }
+    if (decode_arena_open(ar, cap) < 0) {
+        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int cwd_error(struct decode_error *e, int status, const char *code, const char *fmt,
+                     const char *dir)
+{
+    e->status = status;
+    e->code = code;
+    e->field = "working_dir";
+    snprintf(e->msg, sizeof e->msg, fmt, dir);
+    return -1;
+}
+
+int api_run_cwd(struct decode_arena *ar, const char *workdir, const char *dir,
+                const char **out, struct decode_error *e)
+{
+    if (dir[0] != '/') {
+        char *abs = decode_take(ar, strlen(workdir) + strlen(dir) + 2);
+        if (!abs)
+            return cwd_error(e, 500, "INTERNAL_ERROR", "out of memory decoding '%s'",
+                             "working_dir");
+        sprintf(abs, "%s/%s", workdir, dir);
+        dir = abs;
+    }
+    struct stat st;   /* "not found" is kept for FILE_NOT_FOUND (the SDKs' FileNotFoundError) */
+    if (stat(dir, &st) < 0)
+        return cwd_error(e, 400, "DIRECTORY_NOT_FOUND", "no such working directory: %s", dir);
+    if (!S_ISDIR(st.st_mode))
+        return cwd_error(e, 400, "DIRECTORY_NOT_FOUND",
+                         "working directory is not a directory: %s", dir);
+    *out = dir;
     return 0;
 }

@@ -73,4 +73,18 @@ void api_decode_error(const struct server_request *req, struct server_reply *rep
  * INVALID_JSON / INVALID_REQUEST, or 500 when out of memory. */
 struct json_token *api_parse_body(const struct server_request *req, struct server_reply *rep);
 
+/* ---- starting a run (api_proc.c, api_python.c): what every start checks first ---- */
+
+/* Refuses a start while the agent is stopping (503: it would miss the SIGTERM already sent
+ * to every group), then opens ar with cap bytes (500 when out of memory). Returns 0, or -1
+ * after answering. */
+int api_run_open(const struct api_ctx *c, const struct server_request *req,
+                 struct server_reply *rep, struct decode_arena *ar, size_t cap);
+
+/* A run's working directory: dir (non-empty) as given, or taken from workdir when relative
+ * (copied into ar); it must be an existing directory. Sets *out and returns 0, or returns -1
+ * with e filled (400 DIRECTORY_NOT_FOUND naming the directory, 500 out of memory). */
+int api_run_cwd(struct decode_arena *ar, const char *workdir, const char *dir,
+                const char **out, struct decode_error *e);
+
 #endif

@@ -165,19 +165,9 @@ static int check_cwd(struct decode_arena *ar, const char *dir, const char *workd
         r->cwd = workdir;
         return 0;
     }
-    if (dir[0] != '/') {
-        char *abs = decode_take(ar, strlen(workdir) + strlen(dir) + 2);
-        if (!abs)
-            return fail(f, 500, "INTERNAL_ERROR", "out of memory decoding '%s'", "working_dir");
-        sprintf(abs, "%s/%s", workdir, dir);
-        dir = abs;
-    }
-    struct stat st;   /* "not found" is kept for FILE_NOT_FOUND (the SDKs' FileNotFoundError) */
-    if (stat(dir, &st) < 0)
-        return fail(f, 400, "DIRECTORY_NOT_FOUND", "no such working directory: %s", dir);
-    if (!S_ISDIR(st.st_mode))
-        return fail(f, 400, "DIRECTORY_NOT_FOUND", "working directory is not a directory: %s",
-                    dir);
+    struct decode_error e;
+    if (api_run_cwd(ar, workdir, dir, &dir, &e) < 0)
+        return fail(f, e.status, e.code, "%s", e.msg);
     r->cwd = dir;
     return 0;
 }
@@ -827,10 +817,6 @@ static int check_callback(struct server_request *req, struct server_reply *rep,
 static struct proc *start_run(const struct api_ctx *c, struct server_request *req,
                               struct server_reply *rep, int is_code, int sync, int callback)
 {
-    if (*c->stopping) {   /* it would miss the SIGTERM already sent to every group */
-        api_error(req, rep, 503, "EXECUTION_FAILED", "the agent is shutting down");
-        return NULL;
-    }
     struct decode_arena ar;
     struct fail f = { 0 };
     struct proc *p = NULL;
@@ -840,10 +826,8 @@ static struct proc *start_run(const struct api_ctx *c, struct server_request *re
     struct hook *hook = NULL;
     int64_t dflt_ms = (sync ? LIMIT_TIMEOUT_SYNC_S : callback == 2 ? LIMIT_TIMEOUT_ASYNC_S
                                                                    : LIMIT_TIMEOUT_BG_S) * 1000;
-    if (decode_arena_open(&ar, DECODE_ARENA_FOR(req->body_len) + 64 * 1024) < 0) {
-        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+    if (api_run_open(c, req, rep, &ar, DECODE_ARENA_FOR(req->body_len) + 64 * 1024) < 0)
         return NULL;
-    }
     if (api_decode_body(req, rep, is_code ? &code_table : &command_table, &ar, &q, NULL) < 0)
         goto done;
     if (check_run(&ar, &q, is_code, dflt_ms, sync, c->workdir, &r, &f) < 0) {

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "envset.h"
 #include "json.h"
@@ -206,32 +205,6 @@ static void execute_done(void *ctx, const struct pysession_result *r)
 
 /* ---- endpoints ---- */
 
-/* The working directory for the call (relative ones are taken from the workdir). Returns
- * it (in ar), NULL when not given, or (char *)-1 after answering. */
-static const char *call_cwd(const struct api_ctx *c, struct server_request *req,
-                            struct server_reply *rep, struct decode_arena *ar, const char *dir)
-{
-    if (!dir)
-        return NULL;
-    if (dir[0] != '/') {
-        char *abs = decode_take(ar, strlen(c->workdir) + strlen(dir) + 2);
-        if (!abs) {
-            api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
-            return (const char *)-1;
-        }
-        sprintf(abs, "%s/%s", c->workdir, dir);
-        dir = abs;
-    }
-    struct stat st;
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "no such working directory: %s", dir);
-        api_error(req, rep, 400, "DIRECTORY_NOT_FOUND", msg);
-        return (const char *)-1;
-    }
-    return dir;
-}
-
 /* What a new interpreter starts with: the agent's base environment (envset.h) with the
  * request's env on top, as every process gets. */
 static char **start_env(struct decode_arena *ar, const struct ipy_req *r)
@@ -282,22 +255,19 @@ int api_python_execute(const struct api_ctx *c, struct server_request *req,
                        struct server_reply *rep, const char *param, size_t param_len)
 {
     (void)param, (void)param_len;
-    if (*c->stopping) {
-        api_error(req, rep, 503, "EXECUTION_FAILED", "the agent is shutting down");
-        return 0;
-    }
     struct decode_arena ar;
-    if (decode_arena_open(&ar, 3 * req->body_len + 64 * 1024) < 0) {
-        api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
+    if (api_run_open(c, req, rep, &ar, 3 * req->body_len + 64 * 1024) < 0)
         return 0;
-    }
     struct ipy_req r;
+    struct decode_error e;
+    const char *cwd = NULL;   /* none: the session's own */
     int rc = 0;
     if (api_decode_body(req, rep, &ipy_table, &ar, &r, NULL) < 0)
         goto done;
-    const char *cwd = call_cwd(c, req, rep, &ar, r.cwd);
-    if (cwd == (const char *)-1)
+    if (r.cwd && api_run_cwd(&ar, c->workdir, r.cwd, &cwd, &e) < 0) {
+        api_decode_error(req, rep, &e);
         goto done;
+    }
     char **envp = start_env(&ar, &r);
     if (!envp) {
         api_error(req, rep, 500, "INTERNAL_ERROR", "out of memory");
