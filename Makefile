@@ -56,7 +56,7 @@ fuzz_jwt_SRCS   := jwt.c b64.c json.c buf.c $(BEARLIB)
 # more targets add themselves in test/fuzz/NAME.mk (FUZZ += NAME, fuzz_NAME_SRCS)
 -include $(wildcard test/fuzz/*.mk)
 
-.PHONY: all deps run test unit bench image vm clean help fuzz valgrind soak
+.PHONY: all deps run test unit bench image vm clean help fuzz valgrind soak size
 all: $(BIN)
 
 deps:
@@ -115,6 +115,13 @@ $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(wildcard *.c *.h) $(BEARLIB)
 
 FORCE:
 
+# where the binary's bytes are: the same link, unstripped, with a map (scripts/size.py)
+size: $(BIN)
+	@$(CC) $(CFLAGS) $(filter-out -s,$(LDFLAGS)) -Wl,-Map,$(BUILD)/sandbox-agent.map $(OBJS) \
+	    $(BEARLIB) -o $(BUILD)/sandbox-agent.unstripped
+	@ls -l $(BIN) | awk '{print $$NF ": " $$5 " bytes stripped"}'
+	@python3 scripts/size.py $(BUILD)/sandbox-agent.map
+
 run: $(BIN)
 	@PORT=$(PORT) scripts/run.sh $(BIN)
 
@@ -162,3 +169,4 @@ help:
 	@echo "make fuzz   libFuzzer targets per parser, FUZZ_TIME seconds each (default 60)"
 	@echo "make valgrind  a short scenario under valgrind memcheck (glibc -g build)"
 	@echo "make soak   30 minutes of mixed load, figures into bench/soak.md"
+	@echo "make size   where the binary's bytes are, by origin and by object (a linker map)"
