@@ -477,6 +477,12 @@ struct clone3_args {   /* struct clone_args, version 2 (with cgroup); linux/sche
 #define SYS_clone3 435
 #endif
 
+/* The signals a child gets reset to their default action. Exec itself resets caught
+ * signals; only ignored ones survive it, and the agent ignores SIGPIPE (agent.c undoes every
+ * ignore it inherited before proc_init, which records what is ignored then). Resetting all
+ * 64 cost the child 64 sigaction calls, made while the loop waits for its exec. */
+static sigset_t sigdef;
+
 static int clone3_usable = 1;   /* 0 once the kernel said it has no clone3 into a cgroup */
 
 /* What goes on the child's 0, 1, 2: a terminal's slave (by path), or pipe ends
@@ -511,8 +517,9 @@ static _Noreturn void child_exec(const struct proc_spawn *s, const struct child_
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&none);
     if (setsid() >= 0) {
-        for (int i = 1; i < _NSIG; i++)   /* SIGKILL, SIGSTOP, libc's own: EINVAL, harmless */
-            sigaction(i, &dfl, NULL);
+        for (int i = 1; i < _NSIG; i++)
+            if (sigismember(&sigdef, i) == 1)
+                sigaction(i, &dfl, NULL);
         if (child_stdio(io) == 0 && chdir(s->cwd) == 0) {
             sigprocmask(SIG_SETMASK, &none, NULL);
             execve(s->path, s->argv, s->envp);
@@ -586,7 +593,7 @@ static int spawn_child(struct proc *p)
     char slave[32];
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    sigset_t none, all;
+    sigset_t none;
     int rc;
 
     if (p->pty) {
@@ -603,7 +610,6 @@ static int spawn_child(struct proc *p)
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     sigemptyset(&none);
-    sigfillset(&all);
     if (p->pty) {
         posix_spawn_file_actions_addopen(&fa, 0, slave, O_RDWR, 0);
         posix_spawn_file_actions_adddup2(&fa, 0, 1);
@@ -620,7 +626,7 @@ static int spawn_child(struct proc *p)
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                         POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigdefault(&attr, &sigdef);
     rc = cgroup_spawn_make(p);
     if (rc == 0 && p->cg_fd >= 0 && clone3_usable) {
         struct child_stdio io = { p->pty ? slave : NULL, in[0], out[1], err[1] };
@@ -831,6 +837,13 @@ void proc_init(const struct proc_limits *limits)
     if (lim.max_running < 1)
         lim.max_running = 1;
     live = calloc((size_t)lim.max_running, sizeof *live);
+    sigemptyset(&sigdef);
+    sigaddset(&sigdef, SIGPIPE);
+    for (int i = 1; i < _NSIG; i++) {   /* libc's reserved ones: EINVAL, left out */
+        struct sigaction o;
+        if (sigaction(i, NULL, &o) == 0 && o.sa_handler == SIG_IGN)
+            sigaddset(&sigdef, i);
+    }
 }
 
 struct proc *proc_create(const struct proc_spec *spec)
