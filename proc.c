@@ -718,14 +718,29 @@ static void proc_start(struct proc *p)
     proc_finish(p);
 }
 
+/* Oldest first, at most LIMIT_STARTS_PER_ROUND between two polls: each spawn holds the
+ * loop until the child has exec'd, so a burst of queued starts (many slots freed in one
+ * round) is spread over rounds with sockets served between them. proc_tick starts the
+ * rest and renews the budget once a round. */
+static int start_budget = LIMIT_STARTS_PER_ROUND;
+
 static void start_queued(void)
 {
-    for (struct proc *p = head; p && nqueued > 0 && nlive < lim.max_running;) {
+    for (struct proc *p = head;
+         p && nqueued > 0 && nlive < lim.max_running && start_budget > 0;) {
         struct proc *next = p->next;
-        if (p->state == PROC_QUEUED)
+        if (p->state == PROC_QUEUED) {
             proc_start(p);
+            start_budget--;
+        }
         p = next;
     }
+}
+
+/* 1 when queued records wait for a free slot that start_queued has not filled yet. */
+static int starts_due(void)
+{
+    return nqueued > 0 && nlive < lim.max_running;
 }
 
 /* ---- records ---- */
@@ -890,7 +905,7 @@ struct proc *proc_create(const struct proc_spec *spec)
         if (p->pty && stdin_veof(p) < 0)
             goto nomem;
     }
-    if (nlive < lim.max_running) {
+    if (nlive < lim.max_running && nqueued == 0) {   /* else behind the queue, in order */
         int rc = spawn_child(p);
         if (rc) {   /* nothing started: nothing kept (the caller removes its code file) */
             errno = rc;
@@ -1066,6 +1081,13 @@ void proc_claim_children(proc_claim_fn *fn)
 int64_t proc_tick(int64_t now)
 {
     int64_t next = -1;
+    if (starts_due()) {   /* the rest of a burst, in what is left of this round's budget */
+        start_queued();
+        evict();
+    }
+    start_budget = LIMIT_STARTS_PER_ROUND;   /* for the round this tick precedes */
+    if (starts_due())
+        next = now;
     for (long i = 0; i < nlive; i++) {
         struct proc *p = live[i];
         if (!p->deadline_us)
