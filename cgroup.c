@@ -267,10 +267,16 @@ void cgroup_leave(int cg, const struct cgroup_limits *l)
     snprintf(v, sizeof v, "%d", (int)getpid());
     if (home_fd >= 0)
         write_at(home_fd, "cgroup.procs", v);
-    if (l->pids) {
-        snprintf(v, sizeof v, "%" PRId64, l->pids);
-        write_at(cg, "pids.max", v);
-    }
+    cgroup_pids_room(cg, l, 0);
+}
+
+int cgroup_pids_room(int cg, const struct cgroup_limits *l, int room)
+{
+    char v[24];
+    if (!l->pids)
+        return 0;
+    snprintf(v, sizeof v, "%" PRId64, l->pids + room);
+    return write_at(cg, "pids.max", v);
 }
 
 int cgroup_kill(int cg)

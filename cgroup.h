@@ -38,11 +38,15 @@ const char *cgroup_records_path(void);
  * without cgroups, EOPNOTSUPP when a limit's controller is missing). */
 int cgroup_create(const struct cgroup_limits *l, char name[CGROUP_NAME_MAX]);
 
-/* Moves the agent itself into cg, so that a child spawned now is born there (posix_spawn
- * has no CLONE_INTO_CGROUP); cgroup_leave moves it back and then sets pids.max to the
+/* Moves the agent itself into cg, so that a child spawned now is born there: the fallback
+ * where the kernel lacks clone3 with CLONE_INTO_CGROUP (before 5.7; proc.c); cgroup_leave moves it back and then sets pids.max to the
  * limit (cgroup_create left room for the agent). Returns 0 or -1 with errno. */
 int cgroup_enter(int cg);
 void cgroup_leave(int cg, const struct cgroup_limits *l);
+/* pids.max = the limit + room (no limit: nothing to do). cgroup_create leaves room 1 for
+ * the agent's cgroup_enter; a child created straight into cg (clone3 CLONE_INTO_CGROUP)
+ * needs room 0 before it is born. Returns 0 or -1 with errno. */
+int cgroup_pids_room(int cg, const struct cgroup_limits *l, int room);
 
 /* SIGKILL to every process in cg (cgroup.kill, Linux 5.14+; else each pid of
  * cgroup.procs). Returns 0 or -1 with errno. */

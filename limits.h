@@ -176,4 +176,8 @@
 #define LIMIT_E2B_WATCHERS     64           /* CreateWatcher watchers at once: each holds an
                                              * inotify instance (default max_user_instances 128) */
 
+/* Spawning (proc.c) */
+#define LIMIT_STARTS_PER_ROUND 2            /* queued records started per loop round: each spawn
+                                             * holds the loop until its child has exec'd (~1 ms) */
+
 #endif

@@ -5,11 +5,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -401,22 +403,29 @@ static int pty_open(unsigned short cols, unsigned short rows, char *slave, size_
     return m;
 }
 
-/* Process control: the child is born in the record's own cgroup (the agent steps into it
- * around the spawn: posix_spawn offers no CLONE_INTO_CGROUP). Without cgroup v2, or when
- * creating one fails and no limits were asked for, the record has its process group only.
- * Returns 0 or an errno for the spawn. */
-static int cgroup_spawn_enter(struct proc *p)
+/* Process control: the child is born in the record's own cgroup, created here. Without
+ * cgroup v2, or when creating one fails and no limits were asked for, the record has its
+ * process group only. Returns 0 or an errno for the spawn. */
+static int cgroup_spawn_make(struct proc *p)
 {
     const struct cgroup_limits *l = &p->limits;
     int limited = l->memory_bytes || l->pids || l->cpu_percent;
     if (!cgroup_enabled())
         return limited ? ENOTSUP : 0;
     p->cg_fd = cgroup_create(l, p->cg_name);
-    if (p->cg_fd >= 0 && cgroup_enter(p->cg_fd) == 0)
+    return p->cg_fd >= 0 || !limited ? 0 : errno;
+}
+
+/* Where clone3 cannot create the child straight into its cgroup, the agent steps into the
+ * cgroup around posix_spawn instead. */
+static int cgroup_spawn_enter(struct proc *p)
+{
+    const struct cgroup_limits *l = &p->limits;
+    int limited = l->memory_bytes || l->pids || l->cpu_percent;
+    if (p->cg_fd < 0 || cgroup_enter(p->cg_fd) == 0)
         return 0;
     int e = errno;
-    if (p->cg_fd >= 0)
-        cgroup_remove(p->cg_fd, p->cg_name);
+    cgroup_remove(p->cg_fd, p->cg_name);
     p->cg_fd = -1;
     p->cg_name[0] = 0;
     return limited ? e : 0;
@@ -450,6 +459,123 @@ static void cgroup_finish(struct proc *p)
     p->cg_fd = -1;
 }
 
+/* ---- clone3 straight into the record's cgroup (Linux 5.7+) ----
+ * clone3 with CLONE_INTO_CGROUP creates the child in its cgroup from its first
+ * instruction, so the agent never leaves its own. CLONE_VFORK without CLONE_VM: the child
+ * runs on its own copy of the agent's memory (fork semantics, so any libc call is safe in
+ * it and no separate stack or assembly is needed) while the agent waits until it has
+ * exec'd or exited, as with posix_spawn. The child does what posix_spawn's attributes and
+ * file actions do in spawn_child, in the same order; exec failure comes back as its errno
+ * over a close-on-exec pipe, as musl's posix_spawn reports it. */
+struct clone3_args {   /* struct clone_args, version 2 (with cgroup); linux/sched.h */
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+        set_tid, set_tid_size, cgroup;
+};
+#define CLONE3_VFORK       0x4000ULL          /* CLONE_VFORK */
+#define CLONE3_INTO_CGROUP 0x200000000ULL     /* CLONE_INTO_CGROUP */
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+/* The signals a child gets reset to their default action. Exec itself resets caught
+ * signals; only ignored ones survive it, and the agent ignores SIGPIPE (agent.c undoes every
+ * ignore it inherited before proc_init, which records what is ignored then). Resetting all
+ * 64 cost the child 64 sigaction calls, made while the loop waits for its exec. */
+static sigset_t sigdef;
+
+static int clone3_usable = 1;   /* 0 once the kernel said it has no clone3 into a cgroup */
+
+/* What goes on the child's 0, 1, 2: a terminal's slave (by path), or pipe ends
+ * (in < 0: /dev/null). */
+struct child_stdio {
+    const char *slave;
+    int in, out, err;
+};
+
+static int child_stdio(const struct child_stdio *io)
+{
+    if (io->slave || io->in < 0) {
+        int fd = open(io->slave ? io->slave : "/dev/null", io->slave ? O_RDWR : O_RDONLY);
+        if (fd < 0)
+            return -1;
+        if (fd != 0 && (dup2(fd, 0) < 0 || close(fd) < 0))
+            return -1;
+    } else if (dup2(io->in, 0) < 0) {
+        return -1;
+    }
+    if (io->slave)
+        return dup2(0, 1) < 0 || dup2(0, 2) < 0 ? -1 : 0;
+    return dup2(io->out, 1) < 0 || dup2(io->err, 2) < 0 ? -1 : 0;
+}
+
+static _Noreturn void child_exec(const struct proc_spawn *s, const struct child_stdio *io,
+                                 int errfd)
+{
+    struct sigaction dfl;
+    sigset_t none;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&none);
+    if (setsid() >= 0) {
+        for (int i = 1; i < _NSIG; i++)
+            if (sigismember(&sigdef, i) == 1)
+                sigaction(i, &dfl, NULL);
+        if (child_stdio(io) == 0 && chdir(s->cwd) == 0) {
+            sigprocmask(SIG_SETMASK, &none, NULL);
+            execve(s->path, s->argv, s->envp);
+        }
+    }
+    int e = errno;
+    while (write(errfd, &e, sizeof e) < 0 && errno == EINTR)
+        ;
+    _exit(127);
+}
+
+/* Returns 0 with p->pid set, an errno for the spawn, or -1 when this kernel cannot do it
+ * (the caller falls back to posix_spawn). */
+static int spawn_clone3(struct proc *p, const struct child_stdio *io)
+{
+    int ep[2];
+    if (pipe2(ep, O_CLOEXEC) < 0)
+        return errno;
+    if (cgroup_pids_room(p->cg_fd, &p->limits, 0) < 0) {   /* no agent to make room for */
+        int e = errno;
+        close(ep[0]);
+        close(ep[1]);
+        return e;
+    }
+    struct clone3_args a;
+    memset(&a, 0, sizeof a);
+    a.flags = CLONE3_VFORK | CLONE3_INTO_CGROUP;
+    a.exit_signal = SIGCHLD;
+    a.cgroup = (uint64_t)p->cg_fd;
+    long pid = syscall(SYS_clone3, &a, sizeof a);
+    if (pid == 0)
+        child_exec(p->spawn, io, ep[1]);
+    int e = errno;
+    close(ep[1]);
+    if (pid < 0) {
+        close(ep[0]);
+        if (e == ENOSYS || e == E2BIG || e == EINVAL) {   /* before 5.3 / 5.7 */
+            clone3_usable = 0;
+            cgroup_pids_room(p->cg_fd, &p->limits, 1);   /* posix_spawn's way again */
+            return -1;
+        }
+        return e;
+    }
+    ssize_t n;
+    while ((n = read(ep[0], &e, sizeof e)) < 0 && errno == EINTR)
+        ;   /* the child has exec'd (EOF) or written why not and exited: never blocks */
+    close(ep[0]);
+    if (n == (ssize_t)sizeof e) {
+        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return e;
+    }
+    p->pid = (pid_t)pid;
+    return 0;
+}
+
 /* Child side per the libuv protocol, done by posix_spawn (musl: CLONE_VFORK and an
  * internal error pipe, so exec failure is returned here before we answer): own session
  * and process group, default dispositions, empty mask, stdin /dev/null (or a pipe),
@@ -467,7 +593,7 @@ static int spawn_child(struct proc *p)
     char slave[32];
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    sigset_t none, all;
+    sigset_t none;
     int rc;
 
     if (p->pty) {
@@ -484,7 +610,6 @@ static int spawn_child(struct proc *p)
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     sigemptyset(&none);
-    sigfillset(&all);
     if (p->pty) {
         posix_spawn_file_actions_addopen(&fa, 0, slave, O_RDWR, 0);
         posix_spawn_file_actions_adddup2(&fa, 0, 1);
@@ -501,11 +626,25 @@ static int spawn_child(struct proc *p)
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                         POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    rc = cgroup_spawn_enter(p);
-    if (rc == 0)
-        rc = posix_spawn(&p->pid, s->path, &fa, &attr, s->argv, s->envp);
-    cgroup_spawn_leave(p, rc);
+    posix_spawnattr_setsigdefault(&attr, &sigdef);
+    rc = cgroup_spawn_make(p);
+    if (rc == 0 && p->cg_fd >= 0 && clone3_usable) {
+        struct child_stdio io = { p->pty ? slave : NULL, in[0], out[1], err[1] };
+        rc = spawn_clone3(p, &io);
+        if (rc > 0) {   /* nothing started: the cgroup goes */
+            cgroup_remove(p->cg_fd, p->cg_name);
+            p->cg_fd = -1;
+            p->cg_name[0] = 0;
+        }
+    } else if (rc == 0) {
+        rc = -1;
+    }
+    if (rc < 0) {   /* no cgroup, or no clone3 into one */
+        rc = cgroup_spawn_enter(p);
+        if (rc == 0)
+            rc = posix_spawn(&p->pid, s->path, &fa, &attr, s->argv, s->envp);
+        cgroup_spawn_leave(p, rc);
+    }
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (p->pty) {
@@ -579,14 +718,29 @@ static void proc_start(struct proc *p)
     proc_finish(p);
 }
 
+/* Oldest first, at most LIMIT_STARTS_PER_ROUND between two polls: each spawn holds the
+ * loop until the child has exec'd, so a burst of queued starts (many slots freed in one
+ * round) is spread over rounds with sockets served between them. proc_tick starts the
+ * rest and renews the budget once a round. */
+static int start_budget = LIMIT_STARTS_PER_ROUND;
+
 static void start_queued(void)
 {
-    for (struct proc *p = head; p && nqueued > 0 && nlive < lim.max_running;) {
+    for (struct proc *p = head;
+         p && nqueued > 0 && nlive < lim.max_running && start_budget > 0;) {
         struct proc *next = p->next;
-        if (p->state == PROC_QUEUED)
+        if (p->state == PROC_QUEUED) {
             proc_start(p);
+            start_budget--;
+        }
         p = next;
     }
+}
+
+/* 1 when queued records wait for a free slot that start_queued has not filled yet. */
+static int starts_due(void)
+{
+    return nqueued > 0 && nlive < lim.max_running;
 }
 
 /* ---- records ---- */
@@ -698,6 +852,13 @@ void proc_init(const struct proc_limits *limits)
     if (lim.max_running < 1)
         lim.max_running = 1;
     live = calloc((size_t)lim.max_running, sizeof *live);
+    sigemptyset(&sigdef);
+    sigaddset(&sigdef, SIGPIPE);
+    for (int i = 1; i < _NSIG; i++) {   /* libc's reserved ones: EINVAL, left out */
+        struct sigaction o;
+        if (sigaction(i, NULL, &o) == 0 && o.sa_handler == SIG_IGN)
+            sigaddset(&sigdef, i);
+    }
 }
 
 struct proc *proc_create(const struct proc_spec *spec)
@@ -744,7 +905,7 @@ struct proc *proc_create(const struct proc_spec *spec)
         if (p->pty && stdin_veof(p) < 0)
             goto nomem;
     }
-    if (nlive < lim.max_running) {
+    if (nlive < lim.max_running && nqueued == 0) {   /* else behind the queue, in order */
         int rc = spawn_child(p);
         if (rc) {   /* nothing started: nothing kept (the caller removes its code file) */
             errno = rc;
@@ -920,6 +1081,13 @@ void proc_claim_children(proc_claim_fn *fn)
 int64_t proc_tick(int64_t now)
 {
     int64_t next = -1;
+    if (starts_due()) {   /* the rest of a burst, in what is left of this round's budget */
+        start_queued();
+        evict();
+    }
+    start_budget = LIMIT_STARTS_PER_ROUND;   /* for the round this tick precedes */
+    if (starts_due())
+        next = now;
     for (long i = 0; i < nlive; i++) {
         struct proc *p = live[i];
         if (!p->deadline_us)

@@ -171,6 +171,24 @@ def test_process_control_is_cgroup2_in_the_vm(vm):
     assert full["memory_peak_bytes"] > 0, full
 
 
+def test_the_agent_never_leaves_its_cgroup_to_spawn(vm):
+    """clone3 with CLONE_INTO_CGROUP: the child is born in its record's cgroup, so the agent
+    (PID 1 here) never steps into one around a spawn (the fallback for kernels before 5.7
+    does). A record samples /proc/1/cgroup with shell builtins (no fork) while others start."""
+    own = vm.run("cat /proc/1/cgroup")["stdout"].strip()
+    sampler = started(vm, {"command": "n=0; while [ ! -e /tmp/hspawn-stop ]; do "
+                                      "read l < /proc/1/cgroup; [ \"$l\" = '%s' ] || echo \"left $l\"; "
+                                      "n=$((n+1)); done; echo samples $n" % own})
+    for i in range(30):
+        rec = vm.run("cat /proc/self/cgroup", limits={"pids": 1} if i % 2 else {})
+        full = vm.get(f"/execute/processes/{rec['process_id']}").json()
+        assert rec["stdout"] == f"0::{full['cgroup']}\n", (rec, full)
+    assert vm.run("touch /tmp/hspawn-stop")["exit_code"] == 0
+    rec = wait_done(vm, sampler, timeout=60)
+    out = rec["stdout"]
+    assert "left" not in out and out.startswith("samples ") and int(out.split()[1]) > 0, rec
+
+
 def test_kill_reaches_a_setsid_child(vm):
     """A child in its own session escapes a process-group kill; the record's cgroup does not."""
     pid = started(vm, {"command": "setsid sleep 4321 & sleep 4322"})
