@@ -371,6 +371,47 @@ static void test_put_str(void)
     buf_free(&b);
 }
 
+/* put_str_body scans plain ASCII eight bytes at a time: every byte value at every offset
+ * of a word (and of the tail) comes out as the byte-by-byte rule says. */
+static void test_put_str_words(void)
+{
+    struct buf b, want;
+    char in[24];
+    int bad = 0;
+
+    buf_init(&b, 1 << 10);
+    buf_init(&want, 1 << 10);
+    for (int c = 0; c < 256; c++) {
+        for (size_t at = 0; at < sizeof in; at++) {
+            memset(in, 'a', sizeof in);
+            in[at] = (char)c;
+            buf_reset(&b);
+            buf_reset(&want);
+            json_put_str(&b, in, sizeof in);
+            buf_putc(&want, '"');
+            buf_append(&want, in, at);
+            if (c == '"' || c == '\\')
+                buf_printf(&want, "\\%c", c);
+            else if (c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f')
+                buf_printf(&want, "\\%c", c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r'
+                                          : c == '\b' ? 'b' : 'f');
+            else if (c < 0x20)
+                buf_printf(&want, "\\u%04x", c);
+            else if (c >= 0x80)
+                buf_puts(&want, R);
+            else
+                buf_putc(&want, (char)c);
+            buf_append(&want, in + at + 1, sizeof in - at - 1);
+            buf_putc(&want, '"');
+            if (b.len != want.len || memcmp(b.data, want.data, b.len) != 0)
+                bad++;
+        }
+    }
+    CHECK(bad == 0, "%d byte/offset cases differ from the byte-by-byte rule", bad);
+    buf_free(&b);
+    buf_free(&want);
+}
+
 static void test_put_values(void)
 {
     static const struct { double v; int decimals; const char *want; } t[] = {
@@ -570,6 +611,7 @@ int main(void)
     test_int64();
     test_double();
     test_put_str();
+    test_put_str_words();
     test_put_values();
     test_put_token();
     test_prefixes();
