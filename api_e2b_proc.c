@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "api_proc.h"
 #include "connect.h"
 #include "decode.h"
+#include "follow.h"
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
@@ -36,18 +38,14 @@ struct pinfo {
 /* One Start or Connect stream following one record. */
 struct reader {
     struct wsconn *w;          /* NULL until the server hands the connection over */
-    struct proc *p;            /* NULL once the record is gone */
-    uint64_t off[2];           /* next stdout, stderr byte to send */
+    struct follow f;           /* f.p: NULL once the record is gone; f.off: next bytes */
     int start_sent, closing;
     int64_t keepalive_us, last_send;
     struct timer timer;
-    struct reader *prev, *next;
 };
 
 static struct pinfo *infos;
-static struct reader *readers;
 static struct buf msg;
-static char chunk[LIMIT_STREAM_CHUNK];
 
 /* ---- request shapes ---- */
 
@@ -187,7 +185,7 @@ static void msg_send(struct reader *r)
 static void send_start(struct reader *r)
 {
     struct buf *b = msg_start();
-    buf_printf(b, "{\"event\":{\"start\":{\"pid\":%d}}}", (int)r->p->pid);
+    buf_printf(b, "{\"event\":{\"start\":{\"pid\":%d}}}", (int)r->f.p->pid);
     msg_send(r);
 }
 
@@ -202,7 +200,7 @@ static void send_data(struct reader *r, const char *key, const char *data, size_
 
 static void send_end(struct reader *r)
 {
-    const struct proc *p = r->p;
+    const struct proc *p = r->f.p;
     struct buf *b = msg_start();
     char status[64];
     int sig = p->term_signal;
@@ -234,7 +232,7 @@ static void send_end(struct reader *r)
 /* Sends the next message the reader is due. Returns 1 when one was sent. */
 static int step(struct reader *r)
 {
-    struct proc *p = r->p;
+    struct proc *p = r->f.p;
     if (!p) {   /* evicted under us: the stream cannot end properly */
         r->closing = 1;
         e2b_stream_end(r->w, "not_found", "the process record was removed");
@@ -245,28 +243,15 @@ static int step(struct reader *r)
         send_start(r);
         return 1;
     }
-    int running = p->state != PROC_FINISHED;
-    for (int s = 0; s < 2; s++) {
-        const struct proc_ring *ring = s ? &p->err : &p->out;
-        uint64_t oldest = ring->total - ring->len;
-        if (r->off[s] < oldest)   /* fell behind what is kept: E2B has no gap message */
-            r->off[s] = oldest;
-        if (r->off[s] >= ring->total)
-            continue;
-        const char *p1, *p2;
-        size_t n1, n2;
-        uint64_t at = proc_output(ring, r->off[s], &p1, &n1, &p2, &n2);
-        size_t n = n1 + n2 < LIMIT_STREAM_CHUNK ? n1 + n2 : LIMIT_STREAM_CHUNK;
-        const char *data = p1;
-        if (n > n1) {
-            memcpy(chunk, p1, n1);
-            memcpy(chunk + n1, p2, n - n1);
-            data = chunk;
-        }
-        r->off[s] = at + n;
-        send_data(r, p->pty ? "pty" : s ? "stderr" : "stdout", data, n);
+    struct follow_span o;
+    enum follow_kind k;
+    while ((k = follow_next(&r->f, 0, &o)) == FOLLOW_GAP)
+        ;   /* fell behind what is kept: E2B has no gap message */
+    if (k == FOLLOW_DATA) {
+        send_data(r, p->pty ? "pty" : o.stream ? "stderr" : "stdout", o.data, o.n);
         return 1;
     }
+    int running = p->state != PROC_FINISHED;
     if (running)
         return 0;
     send_end(r);
@@ -309,6 +294,7 @@ static void on_timer(void *ctx)
         timer_arm(&r->timer, r->last_send + r->keepalive_us);
 }
 
+/* A record went: what E2B's List kept of it goes too. */
 static void on_proc(const struct proc *p, enum proc_event ev, int sig)
 {
     (void)sig;
@@ -325,29 +311,22 @@ static void on_proc(const struct proc *p, enum proc_event ev, int sig)
             }
         }
     }
-    if (ev != PROC_EV_OUTPUT && ev != PROC_EV_FINISHED && ev != PROC_EV_EVICTED)
-        return;
-    for (struct reader *r = readers; r; r = r->next) {
-        if (r->p != p)
-            continue;
-        if (ev == PROC_EV_EVICTED)
-            r->p = NULL;
-        if (ev == PROC_EV_OUTPUT)
-            pump(r);
-        else
-            timer_arm(&r->timer, util_mono_us());
-    }
+}
+
+/* A follower's record gained output (send), finished or went (the end, from the timer). */
+static void on_follow(struct follow *f, enum proc_event ev)
+{
+    struct reader *r = (struct reader *)((char *)f - offsetof(struct reader, f));
+    if (ev == PROC_EV_OUTPUT)
+        pump(r);
+    else
+        timer_arm(&r->timer, util_mono_us());
 }
 
 static void reader_free(struct reader *r)
 {
     timer_cancel(&r->timer);
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        readers = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
+    follow_stop(&r->f);
     free(r);
 }
 
@@ -394,13 +373,9 @@ static struct reader *reader_new(struct e2b_call *k, struct proc *p)
     struct reader *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->p = p;
     r->keepalive_us = e2b_keepalive_us(k->req);
     timer_init(&r->timer, on_timer, r);
-    r->next = readers;
-    if (readers)
-        readers->prev = r;
-    readers = r;
+    follow_start(&r->f, p, on_follow);
     proc_observe(on_proc);   /* again: a no-op */
     return r;
 }
@@ -603,8 +578,8 @@ int e2b_proc_connect(struct e2b_call *k)
         if (!r) {
             rc = e2b_error(k, "resource_exhausted", "out of memory");
         } else {   /* from now on */
-            r->off[0] = p->out.total;
-            r->off[1] = p->err.total;
+            r->f.off[0] = p->out.total;
+            r->f.off[1] = p->err.total;
             rc = e2b_stream_take(k, &reader_owner, r);
         }
     }

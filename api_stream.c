@@ -3,18 +3,19 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_proc.h"
 #include "api_term.h"
+#include "follow.h"
 #include "json.h"
 #include "limits.h"
 #include "proc.h"
 #include "server.h"
 #include "timer.h"
-#include "utf8.h"
 #include "util.h"
 #include "ws.h"
 #include "wsconn.h"
@@ -36,8 +37,8 @@ struct reader {
     enum kind kind;
     const struct api_ctx *c;
     struct wsconn *w;          /* NULL until the server hands the connection over */
-    struct proc *p;            /* NULL before the SDK's execute, or once the record is gone */
-    uint64_t off[2];           /* next stdout, stderr offset to send */
+    struct follow f;           /* f.p: NULL before the SDK's execute, or once the record is
+                                * gone; f.off: next stdout, stderr offset to send */
     int gone;                  /* the record was evicted or forgotten under us */
     int closing;               /* the last message is out: no more sends */
     enum sdk_state sdk;
@@ -46,7 +47,6 @@ struct reader {
     int result_sent;           /* K_SDK: result sent, complete next */
     int completes;             /* K_SDK: complete sent this many times */
     struct timer timer;
-    struct reader *prev, *next;
 };
 
 /* A parked GET /execute/processes/{id}?wait=. */
@@ -57,11 +57,9 @@ struct waiter {
     struct waiter *prev, *next;
 };
 
-static struct reader *readers;
 static struct waiter *waiters;
 static int nwaiters;
 static struct buf msg;                        /* every message is built here, then sent */
-static char chunk[LIMIT_STREAM_CHUNK];        /* output that wraps around a ring, made whole */
 
 static void pump(struct reader *r);
 
@@ -97,8 +95,8 @@ static const char *const stream_names[2] = { "stdout", "stderr" };
  * then the data line; the JSON never holds a raw newline. */
 static void sse_head(struct reader *r, struct buf *b, const char *event)
 {
-    buf_printf(b, "id: %llu,%llu\nevent: %s\ndata: ", (unsigned long long)r->off[0],
-               (unsigned long long)r->off[1], event);
+    buf_printf(b, "id: %llu,%llu\nevent: %s\ndata: ", (unsigned long long)r->f.off[0],
+               (unsigned long long)r->f.off[1], event);
 }
 
 static void send_output(struct reader *r, int s, uint64_t at, const char *data, size_t n)
@@ -172,12 +170,12 @@ static void send_exit(struct reader *r)
     struct buf *b = msg_start();
     if (r->kind == K_SSE) {
         sse_head(r, b, "exit");
-        api_proc_record(b, r->p, 0);
+        api_proc_record(b, r->f.p, 0);
         buf_puts(b, "\n\n");
     } else {
         buf_puts(b, "{\"type\":\"exit\",");
         size_t at = b->len;
-        api_proc_record(b, r->p, 0);
+        api_proc_record(b, r->f.p, 0);
         if (!b->failed && b->len > at && b->data[at] == '{')   /* merge the record's members */
             memmove(b->data + at, b->data + at + 1, --b->len - at);
     }
@@ -188,7 +186,7 @@ static void send_exit(struct reader *r)
  * the SDK may lose either. p NULL: the run never started (complete says so). */
 static void send_sdk_final(struct reader *r, const char *type)
 {
-    struct proc *p = r->p;
+    struct proc *p = r->f.p;
     struct buf *b = msg_start();
     buf_putc(b, '{');
     json_put_key(b, "type");
@@ -243,41 +241,20 @@ static int step(struct reader *r)
         wsconn_close(r->w, WS_CLOSE_NORMAL, NULL);
         return 1;
     }
-    struct proc *p = r->p;
-    if (!p)
+    if (!r->f.p)
         return 0;
-    int running = p->state != PROC_FINISHED;
-    for (int s = 0; s < 2; s++) {
-        const struct proc_ring *ring = s ? &p->err : &p->out;
-        uint64_t oldest = ring->total - ring->len;
-        if (r->off[s] < oldest) {   /* fell behind what is kept: say how much, go on */
-            uint64_t gap = oldest - r->off[s];
-            r->off[s] = oldest;
-            send_gap(r, s, gap, oldest);
-            return 1;
-        }
-        if (r->off[s] >= ring->total)
-            continue;
-        const char *p1, *p2;
-        size_t n1, n2;
-        uint64_t at = proc_output(ring, r->off[s], &p1, &n1, &p2, &n2);
-        size_t n = n1 + n2 < LIMIT_STREAM_CHUNK ? n1 + n2 : LIMIT_STREAM_CHUNK;
-        const char *data = p1;
-        if (n > n1) {
-            memcpy(chunk, p1, n1);
-            memcpy(chunk + n1, p2, n - n1);
-            data = chunk;
-        }
-        /* a character split across two events would reach the client as two U+FFFD: while
-         * more may come, hold its first bytes back */
-        if (running || n < n1 + n2)
-            n -= utf8_partial_tail(data, n);
-        if (n == 0)
-            continue;
-        r->off[s] = at + n;
-        send_output(r, s, at, data, n);
+    struct follow_span o;
+    switch (follow_next(&r->f, FOLLOW_WHOLE_CHARS, &o)) {
+    case FOLLOW_GAP:
+        send_gap(r, o.stream, o.gap, o.at);
         return 1;
+    case FOLLOW_DATA:
+        send_output(r, o.stream, o.at, o.data, o.n);
+        return 1;
+    case FOLLOW_NONE:
+        break;
     }
+    int running = r->f.p->state != PROC_FINISHED;
     if (running)
         return 0;
     if (r->kind == K_SDK && !r->result_sent) {
@@ -320,27 +297,26 @@ static void pump(struct reader *r)
 
 /* ---- proc observer ---- */
 
+/* A follower's record gained output, finished or went away. */
+static void on_follow(struct follow *f, enum proc_event ev)
+{
+    struct reader *r = (struct reader *)((char *)f - offsetof(struct reader, f));
+    if (ev == PROC_EV_OUTPUT) {
+        pump(r);   /* reads the rings only: safe inside proc's notification */
+        return;
+    }
+    if (ev == PROC_EV_EVICTED)
+        r->gone = !r->closing;
+    timer_arm(&r->timer, util_mono_us());   /* the last messages render the record: not in here */
+}
+
+/* Parked ?wait= requests: answered from their timers. */
 static void on_proc(const struct proc *p, enum proc_event ev, int sig)
 {
     (void)sig;
-    if (ev != PROC_EV_OUTPUT && ev != PROC_EV_FINISHED && ev != PROC_EV_EVICTED)
+    if (ev != PROC_EV_FINISHED && ev != PROC_EV_EVICTED)
         return;
     int64_t now = util_mono_us();
-    for (struct reader *r = readers; r; r = r->next) {
-        if (r->p != p)
-            continue;
-        if (ev == PROC_EV_OUTPUT) {
-            pump(r);   /* reads the rings only: safe inside proc's notification */
-        } else {
-            if (ev == PROC_EV_EVICTED) {
-                r->p = NULL;
-                r->gone = !r->closing;
-            }
-            timer_arm(&r->timer, now);   /* the last messages render the record: not in here */
-        }
-    }
-    if (ev == PROC_EV_OUTPUT)
-        return;
     for (struct waiter *w = waiters; w; w = w->next) {
         if (w->p != p)
             continue;
@@ -360,12 +336,7 @@ static void observe(void)
 static void reader_free(struct reader *r)
 {
     timer_cancel(&r->timer);
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        readers = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
+    follow_stop(&r->f);
     free(r);
 }
 
@@ -391,11 +362,7 @@ static struct reader *reader_new(const struct api_ctx *c, enum kind kind)
     r->kind = kind;
     r->c = c;
     timer_init(&r->timer, on_reader_timer, r);
-    r->next = readers;
-    if (readers)
-        readers->prev = r;
-    readers = r;
-    observe();
+    follow_start(&r->f, NULL, on_follow);
     return r;
 }
 
@@ -420,7 +387,7 @@ static void sdk_execute(struct reader *r, const char *data, size_t len)
         free(t);
     }
     if (p) {
-        r->p = p;
+        r->f.p = p;
         r->sdk = SDK_RUN;
         pump(r);
     } else {
@@ -460,13 +427,13 @@ static void ws_command(struct reader *r, const char *data, size_t len)
                       ? proc_signal_parse(data + t[s].start, t[s].len) : SIGTERM;
             if (sig <= 0)
                 err = "unknown signal";
-            else if (!r->p || proc_kill(r->p, sig) < 0)
+            else if (!r->f.p || proc_kill(r->f.p, sig) < 0)
                 err = "process is not running", code = "PROCESS_NOT_FOUND";
             else
                 err = NULL;
-        } else if (i >= 0 && t[i].type == JSON_STRING && r->p) {
+        } else if (i >= 0 && t[i].type == JSON_STRING && r->f.p) {
             /* stdin, stdin_close, resize (and their errors): api_term.h, issue 15 */
-            code = api_term_control(r->p, data, len, text, sizeof text);
+            code = api_term_control(r->f.p, data, len, text, sizeof text);
             err = code ? text : NULL;
         } else if (i >= 0 && t[i].type == JSON_STRING) {
             err = "message type not supported on this stream";
@@ -637,9 +604,9 @@ int api_process_stream(const struct api_ctx *c, struct server_request *req,
     }
     struct reader *r = reader_new(c, u ? K_WS : K_SSE);
     if (r) {
-        r->p = p;
-        r->off[0] = off[0];
-        r->off[1] = off[1];
+        r->f.p = p;
+        r->f.off[0] = off[0];
+        r->f.off[1] = off[1];
     }
     return take(req, rep, r);
 }

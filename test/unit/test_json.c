@@ -371,6 +371,83 @@ static void test_put_str(void)
     buf_free(&b);
 }
 
+/* put_str_body writes in place, plain ASCII eight bytes at a time, with appends near a
+ * buffer's cap: every byte value at every offset of a word (and of the tail) comes out as
+ * the byte-by-byte rule says, both ways; long mixed input (pieces end inside words and
+ * inside UTF-8 sequences) comes out the same both ways. */
+static void test_put_str_words(void)
+{
+    struct buf b, small, want;
+    char in[24];
+    int bad = 0;
+
+    buf_init(&b, 1 << 16);
+    buf_init(&small, 1 << 9);   /* below the in-place room: the appends path */
+    buf_init(&want, 1 << 10);
+    for (int c = 0; c < 256; c++) {
+        for (size_t at = 0; at < sizeof in; at++) {
+            memset(in, 'a', sizeof in);
+            in[at] = (char)c;
+            buf_reset(&b);
+            buf_reset(&small);
+            buf_reset(&want);
+            json_put_str(&b, in, sizeof in);
+            json_put_str(&small, in, sizeof in);
+            buf_putc(&want, '"');
+            buf_append(&want, in, at);
+            if (c == '"' || c == '\\')
+                buf_printf(&want, "\\%c", c);
+            else if (c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f')
+                buf_printf(&want, "\\%c", c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r'
+                                          : c == '\b' ? 'b' : 'f');
+            else if (c < 0x20)
+                buf_printf(&want, "\\u%04x", c);
+            else if (c >= 0x80)
+                buf_puts(&want, R);
+            else
+                buf_putc(&want, (char)c);
+            buf_append(&want, in + at + 1, sizeof in - at - 1);
+            buf_putc(&want, '"');
+            if (b.len != want.len || memcmp(b.data, want.data, b.len) != 0)
+                bad++;
+            if (small.len != want.len || memcmp(small.data, want.data, small.len) != 0)
+                bad++;
+        }
+    }
+    CHECK(bad == 0, "%d byte/offset cases differ from the byte-by-byte rule", bad);
+    buf_free(&small);
+    buf_free(&want);
+
+    static const char *const parts[] = { "plain text ", "\n", "\xC3\xA9", "\xE2\x82\xAC",
+                                         "\xF0\x9F\x98\x80", "\xE2\x82", "\x80", "\"", "\\",
+                                         "\x01", "0123456789abcdef" };
+    char big[9000];
+    size_t n = 0;
+    unsigned seed = 7;
+    while (n < sizeof big - 20) {
+        seed = seed * 1103515245u + 12345u;
+        const char *part = parts[(seed >> 16) % (sizeof parts / sizeof parts[0])];
+        memcpy(big + n, part, strlen(part));
+        n += strlen(part);
+    }
+    buf_init(&small, 1 << 16);
+    buf_init(&want, 1 << 9);   /* each sequence alone, by appends */
+    buf_reset(&b);
+    json_put_str(&b, big, n);
+    for (size_t i = 0, j; i < n; i = j) {   /* a lead byte and its continuations */
+        for (j = i + 1; j < n && (big[j] & 0xC0) == 0x80 && j - i < 4; j++)
+            ;
+        buf_reset(&want);
+        json_put_str(&want, big + i, j - i);
+        buf_append(&small, want.data + 1, want.len - 2);
+    }
+    buf_free(&want);
+    CHECK(!b.failed && b.len == small.len + 2 && memcmp(b.data + 1, small.data, small.len) == 0,
+          "long mixed input: in place %zu bytes vs by appends %zu", b.len, small.len);
+    buf_free(&small);
+    buf_free(&b);
+}
+
 static void test_put_values(void)
 {
     static const struct { double v; int decimals; const char *want; } t[] = {
@@ -570,6 +647,7 @@ int main(void)
     test_int64();
     test_double();
     test_put_str();
+    test_put_str_words();
     test_put_values();
     test_put_token();
     test_prefixes();
