@@ -671,7 +671,7 @@ int api_files_write(const struct api_ctx *c, struct server_request *req, struct 
     }
     struct files_writer w;
     char abs[PATH_MAX];
-    if (files_writer_open(&w, f.from_path) < 0) {
+    if (files_writer_open(&w, f.from_path, NULL) < 0) {
         answer_errno(req, rep, errno, f.from_path);
         goto out;
     }
@@ -746,7 +746,7 @@ static void upload_file_begin(struct upload *u)
     u->file_seen = 1;
     if (u->open || u->failed)
         return;
-    if (files_writer_open(&u->w, u->have_path ? u->path : NULL) < 0) {
+    if (files_writer_open(&u->w, u->have_path ? u->path : NULL, NULL) < 0) {
         upload_fail(u, errno, 0, NULL, NULL);
         return;
     }
@@ -940,7 +940,7 @@ int api_files_upload(const struct api_ctx *c, struct server_request *req, struct
         return 0;
     struct files_writer w;
     char abs[PATH_MAX];
-    if (files_writer_open(&w, path) < 0 || files_writer_commit(&w, NULL, -1, ow, abs) < 0) {
+    if (files_writer_open(&w, path, NULL) < 0 || files_writer_commit(&w, NULL, -1, ow, abs) < 0) {
         answer_errno(req, rep, errno, path);
         return 0;
     }
@@ -1069,7 +1069,7 @@ int api_files_mkdir(const struct api_ctx *c, struct server_request *req, struct 
     int created;
     if (body_open(req, rep, &mkdir_table, &ar, &f) < 0)
         return 0;
-    if (files_mkdir(f.from_path, f.mode_bits >= 0 ? (mode_t)f.mode_bits : 0755, &created) < 0) {
+    if (files_mkdir(f.from_path, f.mode_bits >= 0 ? (mode_t)f.mode_bits : 0755, NULL, &created) < 0) {
         answer_errno(req, rep, errno, f.from_path);
         goto out;
     }
@@ -1091,7 +1091,7 @@ int api_files_move(const struct api_ctx *c, struct server_request *req, struct s
     struct decode_arena ar;
     if (body_open(req, rep, &move_table, &ar, &f) < 0)
         return 0;
-    if (files_move(f.from_path, f.to_path, f.overwrite > 0) < 0) {
+    if (files_move(f.from_path, f.to_path, f.overwrite > 0, NULL) < 0) {
         int err = errno;
         /* name the side that failed: a missing source, or the destination */
         answer_errno(req, rep, err, entry_exists(f.from_path) ? f.to_path : f.from_path);
