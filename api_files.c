@@ -384,28 +384,63 @@ static char *put_u64(char *p, uint64_t v)
     return p;
 }
 
-/* One entry, both field spellings. The fixed parts are assembled in a local line and
- * appended once, the names through json_put_cstr (escaping): a 10 000-entry listing calls
- * this 10 000 times, and printf-style formatting was most of its user time. */
+/* Appends s, quoted, when every byte of it may stand in a JSON string as it is (printable
+ * ASCII but '"' and '\\'): nearly every file name. Returns the new end, or NULL (then the
+ * escaping encoder must write it). */
+static char *put_plain(char *p, const char *s)
+{
+    *p++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return NULL;
+        *p++ = (char)c;
+    }
+    *p++ = '"';
+    return p;
+}
+
+/* A string at the cursor: plain ones copied (put_plain), else the part assembled so far
+ * goes out and the escaping encoder appends s (so *line restarts). */
+static char *put_string(struct buf *b, char *line, char *p, const char *s)
+{
+    char *q = put_plain(p, s);
+    if (q)
+        return q;
+    buf_append(b, line, (size_t)(p - line));
+    json_put_cstr(b, s);
+    return line;
+}
+
+/* The mtime as RFC 3339, remembered: the entries of a listing mostly share a few. */
+static const char *when_text(int64_t ms)
+{
+    static int64_t last = INT64_MIN;
+    static char text[25];
+    if (ms != last) {
+        util_rfc3339(ms, text);
+        last = ms;
+    }
+    return text;
+}
+
+/* One entry, both field spellings, assembled in a local line and appended once: a 10 000
+ * entry listing calls this 10 000 times, so every byte is placed by hand (printf-style
+ * formatting, then one append per field, were most of its user time). */
 static void put_entry(struct buf *b, const struct files_entry *e)
 {
     static const char *const bools[] = { "false", "true" };
-    char line[256], when[25], *p = line;
+    char line[2 * PATH_MAX + 512], *p = line;   /* path, target, names: at most this */
+    const char *when = when_text(e->mtime_ms);
     int isdir = e->type == FILES_DIR;
     PUT(p, "{\"name\":");
-    buf_append(b, line, (size_t)(p - line));
-    json_put_cstr(b, e->name);
-    p = line;
+    p = put_string(b, line, p, e->name);
     PUT(p, ",\"path\":");
-    buf_append(b, line, (size_t)(p - line));
-    json_put_cstr(b, e->path);
-    p = line;
+    p = put_string(b, line, p, e->path);
     PUT(p, ",\"size\":");
     p = put_u64(p, e->size);
     PUT(p, ",\"type\":\"");
-    const char *tn = type_name(e->type);
-    memcpy(p, tn, strlen(tn));
-    p += strlen(tn);
+    p = stpcpy(p, type_name(e->type));
     PUT(p, "\",\"is_dir\":");
     p = stpcpy(p, bools[isdir]);
     PUT(p, ",\"is_directory\":");
@@ -417,11 +452,8 @@ static void put_entry(struct buf *b, const struct files_entry *e)
     PUT(p, ",\"symlink_target\":");
     if (e->type != FILES_SYMLINK)
         PUT(p, "null");
-    buf_append(b, line, (size_t)(p - line));
-    if (e->type == FILES_SYMLINK)
-        json_put_cstr(b, e->target);
-    p = line;
-    util_rfc3339(e->mtime_ms, when);
+    else
+        p = put_string(b, line, p, e->target);
     PUT(p, ",\"modified\":\"");
     memcpy(p, when, 24);
     p += 24;
@@ -435,13 +467,11 @@ static void put_entry(struct buf *b, const struct files_entry *e)
     for (int sh = 9; sh >= 0; sh -= 3)
         *p++ = (char)('0' + (e->mode >> sh & 7));
     PUT(p, "\",\"owner\":");
-    buf_append(b, line, (size_t)(p - line));
-    json_put_cstr(b, e->owner);
-    p = line;
+    p = put_string(b, line, p, e->owner);
     PUT(p, ",\"group\":");
+    p = put_string(b, line, p, e->group);
+    *p++ = '}';
     buf_append(b, line, (size_t)(p - line));
-    json_put_cstr(b, e->group);
-    buf_putc(b, '}');
 }
 
 /* ---- setup ---- */
