@@ -145,6 +145,16 @@ static int need_query_path(const struct server_request *req, struct server_reply
     return r == 1 ? 0 : -1;
 }
 
+/* The endpoints that act on ?path= alone: fn runs with it once it is decoded and checked. */
+typedef void path_fn(struct server_request *req, struct server_reply *rep, const char *path);
+static int with_path(struct server_request *req, struct server_reply *rep, path_fn *fn)
+{
+    char path[PATH_MAX];
+    if (need_query_path(req, rep, path) == 0)
+        fn(req, rep, path);
+    return 0;
+}
+
 /* ?key=true|false|1|0. Returns the value, def when absent, -1 after answering 400. */
 static int query_bool(const struct server_request *req, struct server_reply *rep,
                       const char *key, int def)
@@ -495,31 +505,27 @@ int api_files_init(const char *root, const char *workdir)
 
 /* ---- read and download ---- */
 
-int api_files_read(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                   const char *param, size_t param_len)
+static void read_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX], enc[16] = "utf-8";
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
+    char enc[16] = "utf-8";
     int el = http_query_get(req->query, req->query_len, "encoding", enc, sizeof enc);
     int base64 = el >= 0 && !strcasecmp(enc, "base64");
     if (el >= 0 && !base64 && strcasecmp(enc, "utf-8") && strcasecmp(enc, "utf8") &&
         strcasecmp(enc, "text")) {
         answer_error(req, rep, 400, "INVALID_REQUEST", "encoding must be utf-8 or base64", path);
-        return 0;
+        return;
     }
     struct stat st;
     int fd = files_open_read(path, &st);
     if (fd < 0) {
         answer_errno(req, rep, errno, path);
-        return 0;
+        return;
     }
     if ((uint64_t)st.st_size > LIMIT_FILES_READ) {
         close(fd);
         answer_error(req, rep, 413, "PAYLOAD_TOO_LARGE",
                      "file is over 64 MiB: fetch it with /files/download", path);
-        return 0;
+        return;
     }
     size_t size = (size_t)st.st_size, got = 0;
     char *data = malloc(size + 1);
@@ -535,19 +541,19 @@ int api_files_read(const struct api_ctx *c, struct server_request *req, struct s
     close(fd);
     if (!data) {
         answer_errno(req, rep, ENOMEM, path);
-        return 0;
+        return;
     }
     if (got < size && err != 0 && errno != 0) {
         free(data);
         answer_errno(req, rep, err, path);
-        return 0;
+        return;
     }
     if (!base64 && !utf8_valid((unsigned char *)data, got)) {
         free(data);
         answer_error(req, rep, 400, "FILE_OPERATION_FAILED",
                      "file is not valid UTF-8 text: read it with encoding=base64 or "
                      "/files/download", path);
-        return 0;
+        return;
     }
     struct buf *b = &rep->body;
     buf_putc(b, '{');
@@ -568,7 +574,6 @@ int api_files_read(const struct api_ctx *c, struct server_request *req, struct s
     json_put_key(b, "encoding");
     json_put_cstr(b, base64 ? "base64" : "utf-8");
     buf_putc(b, '}');
-    return 0;
 }
 
 /* A strong validator from what identifies this version of the file. */
@@ -644,18 +649,13 @@ static void put_disposition(struct buf *h, const char *name)
     buf_puts(h, "\r\n");
 }
 
-int api_files_download(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                       const char *param, size_t param_len)
+static void download_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX];
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
     struct stat st;
     int fd = files_open_read(path, &st);
     if (fd < 0) {
         answer_errno(req, rep, errno, path);
-        return 0;
+        return;
     }
     char etag[80], date[30];
     make_etag(&st, etag);
@@ -669,7 +669,7 @@ int api_files_download(const struct api_ctx *c, struct server_request *req, stru
         close(fd);
         rep->status = 304;
         rep->content_type = OCTET;
-        return 0;
+        return;
     }
     uint64_t size = (uint64_t)st.st_size, from = 0, to = size ? size - 1 : 0;
     int r = parse_range(http_find_header(req->http, "range"), size, &from, &to);
@@ -684,7 +684,7 @@ int api_files_download(const struct api_ctx *c, struct server_request *req, stru
         snprintf(msg, sizeof msg, "range not satisfiable: the file has %" PRIu64 " bytes", size);
         answer_error(req, rep, 416, "INVALID_REQUEST", msg, path);
         buf_printf(&rep->headers, "Content-Range: bytes */%" PRIu64 "\r\n", size);
-        return 0;
+        return;
     }
     if (r > 0) {
         rep->status = 206;
@@ -693,7 +693,6 @@ int api_files_download(const struct api_ctx *c, struct server_request *req, stru
     }
     rep->content_type = OCTET;
     server_reply_file(rep, fd, from, size ? to - from + 1 : 0);
-    return 0;
 }
 
 /* ---- write ---- */
@@ -1076,13 +1075,9 @@ int api_files_list(const struct api_ctx *c, struct server_request *req, struct s
     return 0;
 }
 
-int api_files_exists(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                     const char *param, size_t param_len)
+static void exists_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX];
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
+    (void)req;
     struct files_entry *e = entry_new(path);
     int ok = e != NULL;
     struct buf *b = &rep->body;
@@ -1095,48 +1090,35 @@ int api_files_exists(const struct api_ctx *c, struct server_request *req, struct
     json_put_cstr(b, ok ? type_name(e->type) : NULL);
     buf_putc(b, '}');
     free(e);
-    return 0;
 }
 
-int api_files_stat(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                   const char *param, size_t param_len)
+static void stat_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX];
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
     struct files_entry *e = entry_new(path);
     if (!e) {
         answer_errno(req, rep, errno, path);
-        return 0;
+        return;
     }
     put_entry(&rep->body, e);
     free(e);
-    return 0;
 }
 
 /* ---- remove, mkdir, move ---- */
 
-int api_files_remove(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                     const char *param, size_t param_len)
+static void remove_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX];
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
     int recursive = query_bool(req, rep, "recursive", 1);
     if (recursive < 0)
-        return 0;
+        return;
     if (files_remove(path, recursive) < 0) {
         answer_errno(req, rep, errno, path);
-        return 0;
+        return;
     }
     struct buf *b = &rep->body;
     put_success(b, "path", path);
     json_put_key(b, "removed");
     json_put_bool(b, 1);
     buf_putc(b, '}');
-    return 0;
 }
 
 int api_files_mkdir(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
@@ -1193,4 +1175,41 @@ int api_files_move(const struct api_ctx *c, struct server_request *req, struct s
 out:
     decode_arena_close(&ar);
     return 0;
+}
+
+/* ---- the ?path= endpoints (with_path) ---- */
+
+int api_files_read(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                   const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, read_at);
+}
+
+int api_files_download(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                       const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, download_at);
+}
+
+int api_files_exists(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                     const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, exists_at);
+}
+
+int api_files_stat(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                   const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, stat_at);
+}
+
+int api_files_remove(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                     const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, remove_at);
 }
