@@ -18,6 +18,7 @@
 #include "limits.h"
 #include "log.h"
 #include "multipart.h"
+#include "runas.h"
 #include "util.h"
 
 #define OCTET "application/octet-stream"
@@ -144,6 +145,16 @@ static int need_query_path(const struct server_request *req, struct server_reply
     return r == 1 ? 0 : -1;
 }
 
+/* The endpoints that act on ?path= alone: fn runs with it once it is decoded and checked. */
+typedef void path_fn(struct server_request *req, struct server_reply *rep, const char *path);
+static int with_path(struct server_request *req, struct server_reply *rep, path_fn *fn)
+{
+    char path[PATH_MAX];
+    if (need_query_path(req, rep, path) == 0)
+        fn(req, rep, path);
+    return 0;
+}
+
 /* ?key=true|false|1|0. Returns the value, def when absent, -1 after answering 400. */
 static int query_bool(const struct server_request *req, struct server_reply *rep,
                       const char *key, int def)
@@ -184,6 +195,7 @@ struct fields {
     int base64;                /* encoding */
     int overwrite;             /* -1: not given */
     const char *mode;          /* NULL: not given */
+    const char *user;          /* owner of what is created: a name or a uid; NULL: not given */
     /* checked and converted by fields_check */
     char from_path[PATH_MAX], to_path[PATH_MAX];
     int mode_bits;             /* -1: not given */
@@ -199,15 +211,18 @@ static const struct decode_field write_fields[] = {
       .values = encoding_is_b64 },
     { "overwrite", .type = DECODE_BOOL, .off = FF(overwrite), .def_int = -1 },
     { "mode", .type = DECODE_SCALAR, .off = FF(mode) },
+    { "user", .type = DECODE_SCALAR, .off = FF(user) },
 };
 static const struct decode_field mkdir_fields[] = {
     { "path", .type = DECODE_BYTES, .off = FF(path), .flags = DECODE_REQUIRED },
     { "mode", .type = DECODE_SCALAR, .off = FF(mode) },
+    { "user", .type = DECODE_SCALAR, .off = FF(user) },
 };
 static const struct decode_field move_fields[] = {
     { "from", { "source" }, .type = DECODE_BYTES, .off = FF(path), .flags = DECODE_REQUIRED },
     { "to", { "destination" }, .type = DECODE_BYTES, .off = FF(to), .flags = DECODE_REQUIRED },
     { "overwrite", .type = DECODE_BOOL, .off = FF(overwrite), .def_int = -1 },
+    { "user", .type = DECODE_SCALAR, .off = FF(user) },
 };
 static const struct decode_table write_table = DECODE_TABLE(write_fields);
 static const struct decode_table mkdir_table = DECODE_TABLE(mkdir_fields);
@@ -263,6 +278,43 @@ static int body_open(struct server_request *req, struct server_reply *rep,
         decode_arena_close(ar);
         return -1;
     }
+    return 0;
+}
+
+/* The owner of what a request creates (issue 18's `user`): ?user=, else the body's user,
+ * else --default-user. *owner is NULL (the agent's own uid and gid: nothing to give away)
+ * or u. Checked before anything is created, so a refusal leaves nothing behind. Returns 0,
+ * or -1 after answering: 400 for a user that does not exist, 403 when the agent is not
+ * root and the user is someone else (the kernel would refuse the chown). */
+static int owner_get(const struct api_ctx *c, const struct server_request *req,
+                     struct server_reply *rep, const char *body_user, struct runas_user *u,
+                     const struct runas_user **owner)
+{
+    char q[RUNAS_NAME_MAX], msg[RUNAS_NAME_MAX + 96];
+    int n = http_query_get(req->query, req->query_len, "user", q, sizeof q);
+    const char *who = n >= 0 ? q : body_user ? body_user : c->default_user;
+    *owner = NULL;
+    if (!who)
+        return 0;
+    if (n == -2 || !*who || strlen(who) >= RUNAS_NAME_MAX) {
+        answer_error(req, rep, 400, "INVALID_REQUEST", "user must be a user name or a uid",
+                     NULL);
+        return -1;
+    }
+    if (runas_lookup(who, u) < 0) {
+        snprintf(msg, sizeof msg, "no such user: %s (not in /etc/passwd)", who);
+        answer_error(req, rep, 400, "INVALID_REQUEST", msg, NULL);
+        return -1;
+    }
+    if (u->uid == geteuid() && u->gid == getegid())
+        return 0;
+    if (geteuid() != 0) {
+        snprintf(msg, sizeof msg, "permission denied: the agent is not root and cannot give "
+                 "files to user %s", who);
+        answer_error(req, rep, 403, "PERMISSION_DENIED", msg, NULL);
+        return -1;
+    }
+    *owner = u;
     return 0;
 }
 
@@ -342,28 +394,63 @@ static char *put_u64(char *p, uint64_t v)
     return p;
 }
 
-/* One entry, both field spellings. The fixed parts are assembled in a local line and
- * appended once, the names through json_put_cstr (escaping): a 10 000-entry listing calls
- * this 10 000 times, and printf-style formatting was most of its user time. */
+/* Appends s, quoted, when every byte of it may stand in a JSON string as it is (printable
+ * ASCII but '"' and '\\'): nearly every file name. Returns the new end, or NULL (then the
+ * escaping encoder must write it). */
+static char *put_plain(char *p, const char *s)
+{
+    *p++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return NULL;
+        *p++ = (char)c;
+    }
+    *p++ = '"';
+    return p;
+}
+
+/* A string at the cursor: plain ones copied (put_plain), else the part assembled so far
+ * goes out and the escaping encoder appends s (so *line restarts). */
+static char *put_string(struct buf *b, char *line, char *p, const char *s)
+{
+    char *q = put_plain(p, s);
+    if (q)
+        return q;
+    buf_append(b, line, (size_t)(p - line));
+    json_put_cstr(b, s);
+    return line;
+}
+
+/* The mtime as RFC 3339, remembered: the entries of a listing mostly share a few. */
+static const char *when_text(int64_t ms)
+{
+    static int64_t last = INT64_MIN;
+    static char text[25];
+    if (ms != last) {
+        util_rfc3339(ms, text);
+        last = ms;
+    }
+    return text;
+}
+
+/* One entry, both field spellings, assembled in a local line and appended once: a 10 000
+ * entry listing calls this 10 000 times, so every byte is placed by hand (printf-style
+ * formatting, then one append per field, were most of its user time). */
 static void put_entry(struct buf *b, const struct files_entry *e)
 {
     static const char *const bools[] = { "false", "true" };
-    char line[256], when[25], *p = line;
+    char line[2 * PATH_MAX + 512], *p = line;   /* path, target, names: at most this */
+    const char *when = when_text(e->mtime_ms);
     int isdir = e->type == FILES_DIR;
     PUT(p, "{\"name\":");
-    buf_append(b, line, (size_t)(p - line));
-    json_put_cstr(b, e->name);
-    p = line;
+    p = put_string(b, line, p, e->name);
     PUT(p, ",\"path\":");
-    buf_append(b, line, (size_t)(p - line));
-    json_put_cstr(b, e->path);
-    p = line;
+    p = put_string(b, line, p, e->path);
     PUT(p, ",\"size\":");
     p = put_u64(p, e->size);
     PUT(p, ",\"type\":\"");
-    const char *tn = type_name(e->type);
-    memcpy(p, tn, strlen(tn));
-    p += strlen(tn);
+    p = stpcpy(p, type_name(e->type));
     PUT(p, "\",\"is_dir\":");
     p = stpcpy(p, bools[isdir]);
     PUT(p, ",\"is_directory\":");
@@ -375,11 +462,8 @@ static void put_entry(struct buf *b, const struct files_entry *e)
     PUT(p, ",\"symlink_target\":");
     if (e->type != FILES_SYMLINK)
         PUT(p, "null");
-    buf_append(b, line, (size_t)(p - line));
-    if (e->type == FILES_SYMLINK)
-        json_put_cstr(b, e->target);
-    p = line;
-    util_rfc3339(e->mtime_ms, when);
+    else
+        p = put_string(b, line, p, e->target);
     PUT(p, ",\"modified\":\"");
     memcpy(p, when, 24);
     p += 24;
@@ -393,13 +477,11 @@ static void put_entry(struct buf *b, const struct files_entry *e)
     for (int sh = 9; sh >= 0; sh -= 3)
         *p++ = (char)('0' + (e->mode >> sh & 7));
     PUT(p, "\",\"owner\":");
-    buf_append(b, line, (size_t)(p - line));
-    json_put_cstr(b, e->owner);
-    p = line;
+    p = put_string(b, line, p, e->owner);
     PUT(p, ",\"group\":");
+    p = put_string(b, line, p, e->group);
+    *p++ = '}';
     buf_append(b, line, (size_t)(p - line));
-    json_put_cstr(b, e->group);
-    buf_putc(b, '}');
 }
 
 /* ---- setup ---- */
@@ -423,31 +505,27 @@ int api_files_init(const char *root, const char *workdir)
 
 /* ---- read and download ---- */
 
-int api_files_read(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                   const char *param, size_t param_len)
+static void read_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX], enc[16] = "utf-8";
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
+    char enc[16] = "utf-8";
     int el = http_query_get(req->query, req->query_len, "encoding", enc, sizeof enc);
     int base64 = el >= 0 && !strcasecmp(enc, "base64");
     if (el >= 0 && !base64 && strcasecmp(enc, "utf-8") && strcasecmp(enc, "utf8") &&
         strcasecmp(enc, "text")) {
         answer_error(req, rep, 400, "INVALID_REQUEST", "encoding must be utf-8 or base64", path);
-        return 0;
+        return;
     }
     struct stat st;
     int fd = files_open_read(path, &st);
     if (fd < 0) {
         answer_errno(req, rep, errno, path);
-        return 0;
+        return;
     }
     if ((uint64_t)st.st_size > LIMIT_FILES_READ) {
         close(fd);
         answer_error(req, rep, 413, "PAYLOAD_TOO_LARGE",
                      "file is over 64 MiB: fetch it with /files/download", path);
-        return 0;
+        return;
     }
     size_t size = (size_t)st.st_size, got = 0;
     char *data = malloc(size + 1);
@@ -463,19 +541,19 @@ int api_files_read(const struct api_ctx *c, struct server_request *req, struct s
     close(fd);
     if (!data) {
         answer_errno(req, rep, ENOMEM, path);
-        return 0;
+        return;
     }
     if (got < size && err != 0 && errno != 0) {
         free(data);
         answer_errno(req, rep, err, path);
-        return 0;
+        return;
     }
     if (!base64 && !utf8_valid((unsigned char *)data, got)) {
         free(data);
         answer_error(req, rep, 400, "FILE_OPERATION_FAILED",
                      "file is not valid UTF-8 text: read it with encoding=base64 or "
                      "/files/download", path);
-        return 0;
+        return;
     }
     struct buf *b = &rep->body;
     buf_putc(b, '{');
@@ -496,7 +574,6 @@ int api_files_read(const struct api_ctx *c, struct server_request *req, struct s
     json_put_key(b, "encoding");
     json_put_cstr(b, base64 ? "base64" : "utf-8");
     buf_putc(b, '}');
-    return 0;
 }
 
 /* A strong validator from what identifies this version of the file. */
@@ -572,18 +649,13 @@ static void put_disposition(struct buf *h, const char *name)
     buf_puts(h, "\r\n");
 }
 
-int api_files_download(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                       const char *param, size_t param_len)
+static void download_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX];
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
     struct stat st;
     int fd = files_open_read(path, &st);
     if (fd < 0) {
         answer_errno(req, rep, errno, path);
-        return 0;
+        return;
     }
     char etag[80], date[30];
     make_etag(&st, etag);
@@ -597,7 +669,7 @@ int api_files_download(const struct api_ctx *c, struct server_request *req, stru
         close(fd);
         rep->status = 304;
         rep->content_type = OCTET;
-        return 0;
+        return;
     }
     uint64_t size = (uint64_t)st.st_size, from = 0, to = size ? size - 1 : 0;
     int r = parse_range(http_find_header(req->http, "range"), size, &from, &to);
@@ -612,7 +684,7 @@ int api_files_download(const struct api_ctx *c, struct server_request *req, stru
         snprintf(msg, sizeof msg, "range not satisfiable: the file has %" PRIu64 " bytes", size);
         answer_error(req, rep, 416, "INVALID_REQUEST", msg, path);
         buf_printf(&rep->headers, "Content-Range: bytes */%" PRIu64 "\r\n", size);
-        return 0;
+        return;
     }
     if (r > 0) {
         rep->status = 206;
@@ -621,7 +693,6 @@ int api_files_download(const struct api_ctx *c, struct server_request *req, stru
     }
     rep->content_type = OCTET;
     server_reply_file(rep, fd, from, size ? to - from + 1 : 0);
-    return 0;
 }
 
 /* ---- write ---- */
@@ -654,7 +725,7 @@ static void answer_written(struct server_reply *rep, const char *path, uint64_t 
 int api_files_write(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
-    (void)c, (void)param, (void)param_len;
+    (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
     if (body_open(req, rep, &write_table, &ar, &f) < 0)
@@ -671,7 +742,11 @@ int api_files_write(const struct api_ctx *c, struct server_request *req, struct 
     }
     struct files_writer w;
     char abs[PATH_MAX];
-    if (files_writer_open(&w, f.from_path) < 0) {
+    struct runas_user u;
+    const struct runas_user *owner;
+    if (owner_get(c, req, rep, f.user, &u, &owner) < 0)
+        goto out;
+    if (files_writer_open(&w, f.from_path, owner) < 0) {
         answer_errno(req, rep, errno, f.from_path);
         goto out;
     }
@@ -707,6 +782,8 @@ struct upload {
     char field[PATH_MAX];      /* the path field's bytes */
     size_t field_len;
     int overwrite, mode;
+    struct runas_user user;    /* the owner (?user=, --default-user) when owner is set */
+    const struct runas_user *owner;
     /* the first failure; the rest of the body is then read and dropped, and the answer
      * given at its end (answering mid-body would race the client's sending) */
     int failed;
@@ -746,7 +823,7 @@ static void upload_file_begin(struct upload *u)
     u->file_seen = 1;
     if (u->open || u->failed)
         return;
-    if (files_writer_open(&u->w, u->have_path ? u->path : NULL) < 0) {
+    if (files_writer_open(&u->w, u->have_path ? u->path : NULL, u->owner) < 0) {
         upload_fail(u, errno, 0, NULL, NULL);
         return;
     }
@@ -867,7 +944,6 @@ static void upload_end(void *ctx, struct server_reply *rep)
 int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
                             struct server_reply *rep, struct server_sink *sink)
 {
-    (void)c;
     struct upload *u = calloc(1, sizeof *u);
     if (!u) {
         answer_errno(req, rep, ENOMEM, NULL);
@@ -884,7 +960,7 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
                      NULL);
         ow = -1;
     }
-    if (ow < 0) {
+    if (ow < 0 || owner_get(c, req, rep, NULL, &u->user, &u->owner) < 0) {
         free(u);
         return SERVER_ANSWERED;
     }
@@ -931,16 +1007,18 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
 int api_files_upload(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                      const char *param, size_t param_len)
 {
-    (void)c, (void)param, (void)param_len;
+    (void)param, (void)param_len;
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
     int ow = query_bool(req, rep, "overwrite", 1);
-    if (ow < 0)
+    struct runas_user u;
+    const struct runas_user *owner;
+    if (ow < 0 || owner_get(c, req, rep, NULL, &u, &owner) < 0)
         return 0;
     struct files_writer w;
     char abs[PATH_MAX];
-    if (files_writer_open(&w, path) < 0 || files_writer_commit(&w, NULL, -1, ow, abs) < 0) {
+    if (files_writer_open(&w, path, owner) < 0 || files_writer_commit(&w, NULL, -1, ow, abs) < 0) {
         answer_errno(req, rep, errno, path);
         return 0;
     }
@@ -997,13 +1075,9 @@ int api_files_list(const struct api_ctx *c, struct server_request *req, struct s
     return 0;
 }
 
-int api_files_exists(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                     const char *param, size_t param_len)
+static void exists_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX];
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
+    (void)req;
     struct files_entry *e = entry_new(path);
     int ok = e != NULL;
     struct buf *b = &rep->body;
@@ -1016,60 +1090,52 @@ int api_files_exists(const struct api_ctx *c, struct server_request *req, struct
     json_put_cstr(b, ok ? type_name(e->type) : NULL);
     buf_putc(b, '}');
     free(e);
-    return 0;
 }
 
-int api_files_stat(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                   const char *param, size_t param_len)
+static void stat_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX];
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
     struct files_entry *e = entry_new(path);
     if (!e) {
         answer_errno(req, rep, errno, path);
-        return 0;
+        return;
     }
     put_entry(&rep->body, e);
     free(e);
-    return 0;
 }
 
 /* ---- remove, mkdir, move ---- */
 
-int api_files_remove(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
-                     const char *param, size_t param_len)
+static void remove_at(struct server_request *req, struct server_reply *rep, const char *path)
 {
-    (void)c, (void)param, (void)param_len;
-    char path[PATH_MAX];
-    if (need_query_path(req, rep, path) < 0)
-        return 0;
     int recursive = query_bool(req, rep, "recursive", 1);
     if (recursive < 0)
-        return 0;
+        return;
     if (files_remove(path, recursive) < 0) {
         answer_errno(req, rep, errno, path);
-        return 0;
+        return;
     }
     struct buf *b = &rep->body;
     put_success(b, "path", path);
     json_put_key(b, "removed");
     json_put_bool(b, 1);
     buf_putc(b, '}');
-    return 0;
 }
 
 int api_files_mkdir(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
-    (void)c, (void)param, (void)param_len;
+    (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
+    struct runas_user u;
+    const struct runas_user *owner;
     int created;
     if (body_open(req, rep, &mkdir_table, &ar, &f) < 0)
         return 0;
-    if (files_mkdir(f.from_path, f.mode_bits >= 0 ? (mode_t)f.mode_bits : 0755, &created) < 0) {
+    if (owner_get(c, req, rep, f.user, &u, &owner) < 0)
+        goto out;
+    mode_t mode = f.mode_bits >= 0 ? (mode_t)f.mode_bits : 0755;
+    if (files_mkdir(f.from_path, mode, owner, &created) < 0) {
         answer_errno(req, rep, errno, f.from_path);
         goto out;
     }
@@ -1086,12 +1152,16 @@ out:
 int api_files_move(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                    const char *param, size_t param_len)
 {
-    (void)c, (void)param, (void)param_len;
+    (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
+    struct runas_user u;
+    const struct runas_user *owner;   /* of the parents a move creates; what moves keeps its */
     if (body_open(req, rep, &move_table, &ar, &f) < 0)
         return 0;
-    if (files_move(f.from_path, f.to_path, f.overwrite > 0) < 0) {
+    if (owner_get(c, req, rep, f.user, &u, &owner) < 0)
+        goto out;
+    if (files_move(f.from_path, f.to_path, f.overwrite > 0, owner) < 0) {
         int err = errno;
         /* name the side that failed: a missing source, or the destination */
         answer_errno(req, rep, err, entry_exists(f.from_path) ? f.to_path : f.from_path);
@@ -1105,4 +1175,41 @@ int api_files_move(const struct api_ctx *c, struct server_request *req, struct s
 out:
     decode_arena_close(&ar);
     return 0;
+}
+
+/* ---- the ?path= endpoints (with_path) ---- */
+
+int api_files_read(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                   const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, read_at);
+}
+
+int api_files_download(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                       const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, download_at);
+}
+
+int api_files_exists(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                     const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, exists_at);
+}
+
+int api_files_stat(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                   const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, stat_at);
+}
+
+int api_files_remove(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
+                     const char *param, size_t param_len)
+{
+    (void)c, (void)param, (void)param_len;
+    return with_path(req, rep, remove_at);
 }

@@ -5,6 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "limits.h"
+
+/* One large buffer, kept when freed, for the next buffer that grows large: a big reply
+ * (a 10 000-entry listing is 3-4 MB) otherwise maps fresh memory each time, and faulting
+ * its pages in cost more than rendering it. At most one, of SPARE_MIN..LIMIT_BUF_SPARE
+ * bytes, so the agent holds no more than that beyond what is in use. */
+#define SPARE_MIN (1u << 20)
+static char *spare;
+static size_t spare_cap;
+
 void buf_init(struct buf *b, size_t max)
 {
     b->data = NULL;
@@ -26,6 +36,15 @@ int buf_reserve(struct buf *b, size_t n)
         cap = b->max;   /* cap <= max always: the fast paths rely on it */
     while (cap < b->len + n)
         cap = cap > b->max / 2 ? b->max : cap * 2;
+    if (spare && cap >= SPARE_MIN && spare_cap >= cap && spare_cap <= b->max) {
+        if (b->len)
+            memcpy(spare, b->data, b->len);
+        free(b->data);
+        b->data = spare;
+        b->cap = spare_cap;
+        spare = NULL;
+        return 0;
+    }
     char *p = realloc(b->data, cap);
     if (!p) {
         b->failed = 1;
@@ -96,6 +115,12 @@ void buf_reset(struct buf *b)
 
 void buf_free(struct buf *b)
 {
+    if (!spare && b->cap >= SPARE_MIN && b->cap <= LIMIT_BUF_SPARE) {
+        spare = b->data;
+        spare_cap = b->cap;
+        buf_init(b, b->max);
+        return;
+    }
     free(b->data);
     buf_init(b, b->max);
 }

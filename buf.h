@@ -21,6 +21,9 @@ int buf_putc(struct buf *b, char c);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);   /* len = 0, failed = 0, memory kept */
-void buf_free(struct buf *b);    /* memory released; reusable after buf_init */
+/* Memory released; reusable after buf_init. One large buffer (1 MiB..LIMIT_BUF_SPARE) is
+ * kept instead, and given to the next buffer that grows past 1 MiB: big replies then reuse
+ * pages already faulted in. */
+void buf_free(struct buf *b);
 
 #endif

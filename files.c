@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "limits.h"
+#include "runas.h"
 #include "util.h"
 
 /* openat2(2) from linux/openat2.h, spelled out: musl's headers do not carry it. */
@@ -350,18 +351,82 @@ int files_stat(const char *path, struct files_entry *e)
 struct listing {
     char *names;          /* relative names, NUL-separated */
     size_t len, cap;
-    size_t *offs;         /* into names */
+    struct sort_item *items;   /* one per name, sorted in place */
     size_t n, max;
     int truncated;
 };
 
-static int listing_add(struct listing *l, const char *prefix, const char *name)
+/* A name to sort: its offset in names, and its first bytes as a number that orders like
+ * listing_cmp (so most comparisons never touch the strings). */
+struct sort_item {
+    uint64_t key;
+    size_t off;
+};
+
+/* Path order with '/' lowest, so a directory's entries follow it directly: byte values
+ * ranked NUL, '/', then the rest by value. */
+static int name_cmp(const unsigned char *x, const unsigned char *y)
+{
+    while (*x && *x == *y)
+        x++, y++;
+    int cx = *x == '/' ? 1 : *x ? *x + 1 : 0, cy = *y == '/' ? 1 : *y ? *y + 1 : 0;
+    return cx - cy;
+}
+
+/* The first 8 bytes of a name, big-endian, each mapped to a byte that never reverses the
+ * order of name_cmp: '/' and 0x01 both map to 1 (equal keys fall back to name_cmp). */
+static uint64_t name_key(const char *name)
+{
+    uint64_t k = 0;
+    int i = 0;
+    for (; i < 8 && name[i]; i++) {
+        unsigned char c = (unsigned char)name[i];
+        k = k << 8 | (c == '/' ? 1 : c);
+    }
+    return k << (8 * (8 - i));
+}
+
+static int item_less(const struct listing *l, const struct sort_item *a,
+                     const struct sort_item *b)
+{
+    if (a->key != b->key)
+        return a->key < b->key;
+    return name_cmp((const unsigned char *)l->names + a->off,
+                    (const unsigned char *)l->names + b->off) < 0;
+}
+
+/* Bottom-up merge sort of l->items through tmp (as many items): stable, n log n, no
+ * recursion; musl's qsort (smoothsort) through a comparison callback was most of the sort. */
+static void listing_sort(struct listing *l, struct sort_item *tmp)
+{
+    struct sort_item *a = l->items, *b = tmp;
+    size_t n = l->n;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                b[k++] = item_less(l, &a[j], &a[i]) ? a[j++] : a[i++];
+            while (i < mid)
+                b[k++] = a[i++];
+            while (j < hi)
+                b[k++] = a[j++];
+        }
+        struct sort_item *t = a;
+        a = b;
+        b = t;
+    }
+    if (a != l->items)
+        memcpy(l->items, a, n * sizeof *a);
+}
+
+static int listing_add(struct listing *l, const char *prefix, size_t pl, const char *name)
 {
     if (l->n == l->max) {
         l->truncated = 1;
         return -1;
     }
-    size_t need = strlen(prefix) + strlen(name) + 2;
+    size_t nl = strlen(name), need = pl + nl + 2;
     if (l->len + need > l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 65536;
         while (cap < l->len + need)
@@ -371,72 +436,75 @@ static int listing_add(struct listing *l, const char *prefix, const char *name)
             return -1;
         }
         char *p = realloc(l->names, cap);
-        if (!p)
+        if (!p) {
+            l->truncated = 1;   /* out of memory: what was collected is the answer */
             return -1;
+        }
         l->names = p;
         l->cap = cap;
     }
-    l->offs[l->n++] = l->len;
     char *p = l->names + l->len;
-    size_t pl = strlen(prefix), nl = strlen(name);
     memcpy(p, prefix, pl);
     p += pl;
     if (pl)
         *p++ = '/';
     memcpy(p, name, nl + 1);
-    l->len += (size_t)(p - (l->names + l->len)) + nl + 1;
+    l->items[l->n].off = l->len;
+    l->items[l->n++].key = name_key(l->names + l->len);
+    l->len += pl + (pl != 0) + nl + 1;
     return 0;
 }
 
+/* getdents64(2)'s record, spelled out: musl and glibc disagree on the wrapper's name. */
+struct dirent64_ {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+#define DENTS_BUF (32u << 10)   /* a 10 000-entry directory in ~10 calls, not ~200 */
+
 /* Collects dir's entries (and, depth > 1, theirs: subdirectories are opened O_NOFOLLOW, so
- * the descent never leaves through a symlink). Stops quietly at the bound. */
+ * the descent never leaves through a symlink). Stops quietly at the bound. Closes dirfd. */
 static void listing_collect(struct listing *l, int dirfd, const char *prefix, int depth)
 {
-    DIR *d = fdopendir(dirfd);
-    if (!d) {
-        close(dirfd);
-        return;
-    }
-    struct dirent *de;
-    while (!l->truncated && (de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (listing_add(l, prefix, de->d_name) < 0)
-            break;
-        if (depth <= 1)
-            continue;
-        int isdir = de->d_type == DT_DIR;
-        if (de->d_type == DT_UNKNOWN) {
-            struct stat st;
-            isdir = fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    S_ISDIR(st.st_mode);
+    char *buf = malloc(DENTS_BUF);
+    size_t pl = strlen(prefix);
+    long got = 0;
+    while (buf && !l->truncated && (got = syscall(SYS_getdents64, dirfd, buf, DENTS_BUF)) > 0) {
+        for (long at = 0; at < got && !l->truncated;) {
+            const struct dirent64_ *de = (const struct dirent64_ *)(buf + at);
+            at += de->d_reclen;
+            const char *name = de->d_name;
+            if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+                continue;
+            if (listing_add(l, prefix, pl, name) < 0)
+                break;
+            if (depth <= 1)
+                continue;
+            int isdir = de->d_type == DT_DIR;
+            if (de->d_type == DT_UNKNOWN) {
+                struct stat st;
+                isdir = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                        S_ISDIR(st.st_mode);
+            }
+            if (!isdir)
+                continue;
+            int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0)
+                continue;
+            char sp[PATH_MAX];
+            if (snprintf(sp, sizeof sp, "%s%s%s", prefix, *prefix ? "/" : "", name) >=
+                (int)sizeof sp) {
+                close(sub);
+                continue;
+            }
+            listing_collect(l, sub, sp, depth - 1);
         }
-        if (!isdir)
-            continue;
-        int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0)
-            continue;
-        char sp[PATH_MAX];
-        if (snprintf(sp, sizeof sp, "%s%s%s", prefix, *prefix ? "/" : "", de->d_name) >=
-            (int)sizeof sp) {
-            close(sub);
-            continue;
-        }
-        listing_collect(l, sub, sp, depth - 1);
     }
-    closedir(d);
-}
-
-/* Path order with '/' lowest, so a directory's entries follow it directly. */
-static const char *sort_names;
-static int listing_cmp(const void *a, const void *b)
-{
-    const unsigned char *x = (const unsigned char *)sort_names + *(const size_t *)a;
-    const unsigned char *y = (const unsigned char *)sort_names + *(const size_t *)b;
-    while (*x && *x == *y)
-        x++, y++;
-    int cx = *x == '/' ? 1 : *x ? *x + 1 : 0, cy = *y == '/' ? 1 : *y ? *y + 1 : 0;
-    return cx - cy;
+    free(buf);
+    close(dirfd);
 }
 
 /* Stats name below dirfd without following symlinks on the way (a component swapped for a
@@ -487,20 +555,28 @@ long files_list(const char *path, int depth, size_t max, files_list_fn *fn, void
     int dfd = open_rel(rel, O_RDONLY | O_DIRECTORY, 0);
     if (dfd < 0)
         return -1;
-    int keep = dup(dfd);   /* fdopendir takes dfd; entries are stat'ed through keep */
-    struct listing l = { .max = max, .offs = malloc((max ? max : 1) * sizeof(size_t)) };
-    if (keep < 0 || !l.offs) {
+    int keep = dup(dfd);   /* listing_collect closes dfd; entries are stat'ed through keep */
+    struct listing l = { .max = max, .items = malloc((max ? max : 1) * sizeof *l.items) };
+    if (keep < 0 || !l.items) {
         close(dfd);
         if (keep >= 0)
             close(keep);
-        free(l.offs);
+        free(l.items);
         errno = ENOMEM;
         return -1;
     }
     names_forget();
     listing_collect(&l, dfd, "", depth);
-    sort_names = l.names;
-    qsort(l.offs, l.n, sizeof *l.offs, listing_cmp);
+    struct sort_item *tmp = malloc((l.n ? l.n : 1) * sizeof *tmp);
+    if (!tmp) {
+        free(l.items);
+        free(l.names);
+        close(keep);
+        errno = ENOMEM;
+        return -1;
+    }
+    listing_sort(&l, tmp);
+    free(tmp);
     long given = 0;
     struct files_entry *e = malloc(sizeof *e);
     int rc = e ? 0 : -1;
@@ -511,7 +587,7 @@ long files_list(const char *path, int depth, size_t max, files_list_fn *fn, void
             e->path[alen++] = '/';
     }
     for (size_t i = 0; e && i < l.n; i++) {
-        const char *name = l.names + l.offs[i];
+        const char *name = l.names + l.items[i].off;
         struct stat st;
         if (stat_below(keep, name, &st) < 0)
             continue;   /* gone since readdir */
@@ -530,7 +606,7 @@ long files_list(const char *path, int depth, size_t max, files_list_fn *fn, void
     *truncated = l.truncated;
     free(e);
     free(l.names);
-    free(l.offs);
+    free(l.items);
     close(keep);
     return rc < 0 ? -1 : given;
 }
@@ -551,8 +627,31 @@ static int mkdir_not_dir(const char *rel)
     return -1;
 }
 
-/* mkdir -p of rel beneath the base. *created when the last one was made here. */
-static int mkdir_rel(const char *rel, mode_t mode, int *created)
+static void tmp_name(char out[64], const char *what);
+static int rename_at(int sdir, const char *s, int ddir, const char *d, int overwrite);
+
+/* One directory, base in pfd. With an owner it is made under a temporary name, chowned,
+ * then renamed into place (never replacing), so nobody sees it with the agent's owner. */
+static int mkdir_one(int pfd, const char *base, mode_t mode, const struct runas_user *owner)
+{
+    if (!owner)
+        return mkdirat(pfd, base, mode);
+    char tmp[64];
+    tmp_name(tmp, "mkdir");
+    if (mkdirat(pfd, tmp, mode) < 0)
+        return -1;
+    if (fchownat(pfd, tmp, owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) == 0 &&
+        rename_at(pfd, tmp, pfd, base, 0) == 0)
+        return 0;
+    int err = errno;
+    unlinkat(pfd, tmp, AT_REMOVEDIR);
+    errno = err;
+    return -1;
+}
+
+/* mkdir -p of rel beneath the base, the directories it makes owned by owner (NULL: the
+ * agent). *created when the last one was made here. */
+static int mkdir_rel(const char *rel, mode_t mode, const struct runas_user *owner, int *created)
 {
     *created = 0;
     int fd = open_rel(rel, O_PATH | O_DIRECTORY, 0);
@@ -582,7 +681,7 @@ static int mkdir_rel(const char *rel, mode_t mode, int *created)
         }
         if (pfd < 0)
             return -1;
-        int rc = mkdirat(pfd, base, mode);
+        int rc = mkdir_one(pfd, base, mode, owner);
         int err = errno;
         close(pfd);
         if (rc < 0 && err != EEXIST) {
@@ -599,14 +698,14 @@ static int mkdir_rel(const char *rel, mode_t mode, int *created)
     return 0;
 }
 
-int files_mkdir(const char *path, mode_t mode, int *created)
+int files_mkdir(const char *path, mode_t mode, const struct runas_user *owner, int *created)
 {
     char abs[PATH_MAX];
     const char *rel;
     *created = 0;
     if (path_resolve(path, abs, &rel) < 0)
         return -1;
-    return mkdir_rel(rel, mode, created);
+    return mkdir_rel(rel, mode, owner, created);
 }
 
 /* ---- remove ---- */
@@ -698,7 +797,8 @@ static int copy_fd(int in, int out)
 }
 
 /* Copies sname in sdir to dname in ddir (which must not exist): files, symlinks and
- * directories, with their permission bits. */
+ * directories, with their permission bits and, where the agent may set it (root), their
+ * owner: a move keeps the owner. */
 static int copy_tree(int sdir, const char *sname, int ddir, const char *dname, int level)
 {
     struct stat st;
@@ -710,7 +810,10 @@ static int copy_tree(int sdir, const char *sname, int ddir, const char *dname, i
         if (n < 0)
             return -1;
         t[n] = 0;
-        return symlinkat(t, ddir, dname);
+        if (symlinkat(t, ddir, dname) < 0)
+            return -1;
+        fchownat(ddir, dname, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);   /* best effort */
+        return 0;
     }
     if (S_ISREG(st.st_mode)) {
         int in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -718,6 +821,9 @@ static int copy_tree(int sdir, const char *sname, int ddir, const char *dname, i
             return -1;
         int out = openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
         int rc = out < 0 ? -1 : copy_fd(in, out);
+        /* best effort owner; chown drops set-id bits, so the mode is set again after it */
+        if (rc == 0 && fchown(out, st.st_uid, st.st_gid) == 0)
+            rc = fchmod(out, st.st_mode & 07777);
         int err = errno;
         if (out >= 0 && close(out) < 0 && rc == 0)
             rc = -1, err = errno;
@@ -735,6 +841,7 @@ static int copy_tree(int sdir, const char *sname, int ddir, const char *dname, i
     }
     if (mkdirat(ddir, dname, st.st_mode & 07777) < 0)
         return -1;
+    fchownat(ddir, dname, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);   /* best effort */
     int sfd = openat(sdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int dfd = openat(ddir, dname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *d = sfd >= 0 && dfd >= 0 ? fdopendir(sfd) : NULL;
@@ -808,14 +915,14 @@ static int move_copy(int sdir, const char *sname, int ddir, const char *dname, i
 
 /* ---- move ---- */
 
-int files_move(const char *from, const char *to, int overwrite)
+int files_move(const char *from, const char *to, int overwrite, const struct runas_user *owner)
 {
     char fabs[PATH_MAX], tabs[PATH_MAX], tdir[PATH_MAX];
     const char *frel, *trel, *fbase, *tbase;
     if (path_resolve(from, fabs, &frel) < 0 || path_resolve(to, tabs, &trel) < 0)
         return -1;
     int created, rc = -1, err;
-    if (path_split(trel, tdir, &tbase) < 0 || mkdir_rel(tdir, 0755, &created) < 0)
+    if (path_split(trel, tdir, &tbase) < 0 || mkdir_rel(tdir, 0755, owner, &created) < 0)
         return -1;
     int sfd = open_parent(frel, &fbase);
     if (sfd < 0)
@@ -873,6 +980,7 @@ static void writer_clear(struct files_writer *w)
     w->tmp[0] = 0;
     w->path[0] = 0;
     w->size = 0;
+    w->chown = 0;
 }
 
 /* The directory a staged upload waits in: the workdir, or the root when the workdir is
@@ -889,16 +997,21 @@ static int open_stage_dir(void)
     return open_rel(".", O_PATH | O_DIRECTORY, 0);
 }
 
-int files_writer_open(struct files_writer *w, const char *path)
+int files_writer_open(struct files_writer *w, const char *path, const struct runas_user *owner)
 {
     writer_clear(w);
+    if (owner) {
+        w->chown = 1;
+        w->uid = owner->uid;
+        w->gid = owner->gid;
+    }
     if (path) {
         char abs[PATH_MAX], dir[PATH_MAX];
         const char *rel, *base;
         int created;
         if (path_resolve(path, abs, &rel) < 0 || path_split(rel, dir, &base) < 0)
             return -1;
-        if (mkdir_rel(dir, 0755, &created) < 0)
+        if (mkdir_rel(dir, 0755, owner, &created) < 0)
             return -1;
         w->dirfd = open_rel(dir, O_PATH | O_DIRECTORY, 0);
         snprintf(w->path, sizeof w->path, "%s", path);
@@ -914,6 +1027,11 @@ int files_writer_open(struct files_writer *w, const char *path)
         close(w->dirfd);
         writer_clear(w);
         errno = err;
+        return -1;
+    }
+    /* the owner from the start: the file is never visible under its name with another */
+    if (w->chown && fchown(w->fd, w->uid, w->gid) < 0) {
+        files_writer_abort(w);
         return -1;
     }
     return 0;
@@ -977,7 +1095,8 @@ int files_writer_commit(struct files_writer *w, const char *path, int mode, int 
     if (abs_out)
         memcpy(abs_out, abs, strlen(abs) + 1);
     int created;
-    if (mkdir_rel(dir, 0755, &created) < 0)
+    struct runas_user who = { .uid = w->uid, .gid = w->gid };
+    if (mkdir_rel(dir, 0755, w->chown ? &who : NULL, &created) < 0)
         goto fail;
     ddir = open_rel(dir, O_PATH | O_DIRECTORY, 0);
     if (ddir < 0)
@@ -1005,6 +1124,8 @@ int files_writer_commit(struct files_writer *w, const char *path, int mode, int 
         int in = openat(w->dirfd, w->tmp, O_RDONLY | O_CLOEXEC);
         int out = in < 0 ? -1 : openat(ddir, tmp2, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, m);
         rc = out < 0 ? -1 : copy_fd(in, out);
+        if (rc == 0 && w->chown && fchown(out, w->uid, w->gid) < 0)
+            rc = -1;
         if (out >= 0 && fchmod(out, m) < 0)
             rc = -1;
         err = errno;

@@ -175,6 +175,10 @@
 #define LIMIT_E2B_METADATA     8192         /* X-Metadata-* headers of one upload (as xattrs) */
 #define LIMIT_E2B_WATCHERS     64           /* CreateWatcher watchers at once: each holds an
                                              * inotify instance (default max_user_instances 128) */
+/* Files, second pass (hfiles2) */
+#define LIMIT_BUF_SPARE        (8u << 20)   /* one large freed buf kept for the next large one
+                                             * (buf.c): a 10 000-entry listing is 3-4 MB, and
+                                             * faulting fresh pages in was a third of its time */
 
 /* Spawning (proc.c) */
 #define LIMIT_STARTS_PER_ROUND 2            /* queued records started per loop round: each spawn
