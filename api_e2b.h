@@ -94,6 +94,8 @@ e2b_method_fn e2b_fs_stat, e2b_fs_list_dir, e2b_fs_make_dir, e2b_fs_move, e2b_fs
 int e2b_files_get(struct server_request *req, struct server_reply *rep, const char *home);
 int e2b_files_post(struct server_request *req, struct server_reply *rep,
                    struct server_sink *sink, const char *home);
+/* Bytes a Content-Encoding: gzip upload may inflate to (default LIMIT_GZIP_INFLATED). */
+void e2b_files_gzip_limit(uint64_t bytes);
 /* Answers a /files error: {"code": status, "message"}. */
 void e2b_files_error(struct server_reply *rep, int status, const char *msg);
 

@@ -12,6 +12,7 @@
 
 #include "decode.h"
 #include "http.h"
+#include "inflate.h"
 #include "json.h"
 #include "limits.h"
 #include "multipart.h"
@@ -553,7 +554,16 @@ struct upload {
     int files;
     int failed, status;        /* the first failure; the rest of the body is dropped */
     char msg[PATH_MAX + 100];
+    struct inflate *gz;        /* Content-Encoding: gzip: the body inflated on the way */
+    uint64_t inflated;
 };
+
+static uint64_t gzip_limit = LIMIT_GZIP_INFLATED;
+
+void e2b_files_gzip_limit(uint64_t bytes)
+{
+    gzip_limit = bytes;
+}
 
 static void up_fail(struct upload *u, int status, int err, const char *what)
 {
@@ -711,12 +721,12 @@ static void up_write(struct upload *u, const char *p, size_t n)
     }
 }
 
-static size_t up_data(void *ctx, const char *p, size_t n)
+/* The body's bytes (inflated when it was gzip): one file's, or a multipart body's. */
+static void up_body(struct upload *u, const char *p, size_t n)
 {
-    struct upload *u = ctx;
     if (!u->multipart) {
         up_write(u, p, n);
-        return n;
+        return;
     }
     for (size_t i = 0; i < n && !u->mp.done;) {
         struct multipart_event ev;
@@ -738,6 +748,52 @@ static size_t up_data(void *ctx, const char *p, size_t n)
             u->in_file = 0;
         }
     }
+}
+
+/* A gzip upload that fails leaves no file: written in place, the partial one goes. */
+static void gz_fail(struct upload *u, int status, const char *msg)
+{
+    int unlink_inplace = u->inplace && u->open;
+    up_fail(u, status, 0, msg);
+    if (unlink_inplace)
+        unlink(u->target);
+}
+
+/* Inflates p[0..n) (n 0: drains what is pending) into up_body, within gzip_limit. */
+static void gz_feed(struct upload *u, const char *p, size_t n)
+{
+    char out[LIMIT_GZIP_CHUNK];
+    for (size_t off = 0; !u->failed;) {
+        size_t used, made;
+        if (inflate_run(u->gz, p + off, n - off, &used, out, sizeof out, &made) < 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "Content-Encoding: gzip body is not valid gzip: %s",
+                     u->gz->error);
+            gz_fail(u, 400, msg);
+            return;
+        }
+        off += used;
+        u->inflated += made;
+        if (u->inflated > gzip_limit) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "gzip upload inflates past %llu bytes (--gzip-limit)",
+                     (unsigned long long)gzip_limit);
+            gz_fail(u, 413, msg);
+            return;
+        }
+        up_body(u, out, made);
+        if (off == n && made < sizeof out)
+            return;
+    }
+}
+
+static size_t up_data(void *ctx, const char *p, size_t n)
+{
+    struct upload *u = ctx;
+    if (u->gz)
+        gz_feed(u, p, n);
+    else
+        up_body(u, p, n);
     return n;   /* written synchronously: never busy */
 }
 
@@ -748,6 +804,7 @@ static void up_free(struct upload *u)
     if (u->fd >= 0)
         close(u->fd);
     buf_free(&u->answer);
+    free(u->gz);
     free(u);
 }
 
@@ -759,6 +816,11 @@ static void up_abort(void *ctx)
 static void up_end(void *ctx, struct server_reply *rep)
 {
     struct upload *u = ctx;
+    if (u->gz && !u->failed) {
+        gz_feed(u, "", 0);
+        if (!u->failed && !inflate_done(u->gz))
+            gz_fail(u, 400, "Content-Encoding: gzip body ends before its gzip trailer");
+    }
     if (!u->multipart)
         up_commit(u);
     else if (!u->failed && !u->mp.done)
@@ -809,13 +871,18 @@ int e2b_files_post(struct server_request *req, struct server_reply *rep,
                    struct server_sink *sink, const char *home)
 {
     const struct http_header *ce = http_find_header(req->http, "content-encoding");
-    if (ce && !(ce->value_len == 8 && !strncasecmp(ce->value, "identity", 8))) {
-        /* no inflater in the agent: refused, never stored compressed */
-        e2b_files_error(rep, 415, "Content-Encoding is not supported: send the bytes as they are");
+    int gzip = ce && ((ce->value_len == 4 && !strncasecmp(ce->value, "gzip", 4)) ||
+                      (ce->value_len == 6 && !strncasecmp(ce->value, "x-gzip", 6)));
+    if (ce && !gzip && !(ce->value_len == 8 && !strncasecmp(ce->value, "identity", 8))) {
+        /* what envd takes: identity and gzip; never stored compressed */
+        e2b_files_error(rep, 415, "Content-Encoding is not supported: send gzip or identity");
         return 0;
     }
     struct upload *u = calloc(1, sizeof *u);
-    if (!u) {
+    if (u && gzip && (u->gz = malloc(sizeof *u->gz)) != NULL)
+        inflate_init(u->gz);
+    if (!u || (gzip && !u->gz)) {
+        free(u);
         e2b_files_error(rep, 507, "out of memory");
         return 0;
     }
@@ -823,6 +890,7 @@ int e2b_files_post(struct server_request *req, struct server_reply *rep,
     u->fd = -1;
     u->inplace = !strcmp(files_confinement(), "none");
     if (query_path(req, rep, home, u->qpath) < 0 || collect_metadata(req, rep, u) < 0) {
+        free(u->gz);
         free(u);
         return 0;
     }
@@ -833,11 +901,13 @@ int e2b_files_post(struct server_request *req, struct server_reply *rep,
         u->multipart = 1;
         multipart_init(&u->mp, boundary, (size_t)bl);
     } else if (ct && ct->value_len >= 9 && !strncasecmp(ct->value, "multipart", 9)) {
+        free(u->gz);
         free(u);
         e2b_files_error(rep, 400, "multipart body without a valid boundary");
         return 0;
     } else {
         if (!u->qpath[0]) {
+            free(u->gz);
             free(u);
             e2b_files_error(rep, 400, "a raw upload needs ?path=");
             return 0;

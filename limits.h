@@ -185,5 +185,10 @@
 #define LIMIT_E2B_METADATA     8192         /* X-Metadata-* headers of one upload (as xattrs) */
 #define LIMIT_E2B_WATCHERS     64           /* CreateWatcher watchers at once: each holds an
                                              * inotify instance (default max_user_instances 128) */
+/* gzip uploads (inflate.c; --gzip-limit) */
+#define LIMIT_GZIP_INFLATED    (4ll << 30)  /* bytes one Content-Encoding: gzip upload may
+                                             * inflate to: deflate reaches ~1000:1, so a 4 MiB
+                                             * bomb would otherwise fill 4 GiB of disk; 413 */
+#define LIMIT_GZIP_CHUNK       (16u << 10)  /* inflated bytes per write to the file */
 
 #endif

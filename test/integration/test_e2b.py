@@ -292,7 +292,7 @@ def test_files_routes(e2b, tmp_path):
     assert st == 200 and json.loads(body) == [{"name": "raw.bin", "type": "file", "path": f"{tmp_path}/raw.bin"}]
     assert (tmp_path / "raw.bin").read_bytes() == b"\x00\x01raw"
     st, _, body = e2b.e2b("POST", f"/files?path={tmp_path}/gz", b"\x1f\x8b...",
-                          {"Content-Type": "application/octet-stream", "Content-Encoding": "gzip"})
+                          {"Content-Type": "application/octet-stream", "Content-Encoding": "br"})
     assert st == 415 and not (tmp_path / "gz").exists()
     # several files in one multipart body, each part naming its path; chunked like the SDK
     parts = b""
@@ -363,3 +363,69 @@ def test_user_and_home(e2b):
                                {"Authorization": auth})
     out = b"".join(base64.b64decode(m["event"]["data"]["stdout"]) for m in msgs if "data" in m["event"])
     assert out.decode() == f"{other.pw_dir}\n{other.pw_name}\n"
+
+
+# ---- Content-Encoding: gzip uploads (inflate.c) ----
+
+def _gz_post(agent, path, body, ctype="application/octet-stream", enc="gzip"):
+    st, _, out = agent.e2b("POST", f"/files?path={path}" if path else "/files", body,
+                           {"Content-Type": ctype, "Content-Encoding": enc})
+    return st, json.loads(out) if out else None
+
+
+def test_gzip_upload_curl(e2b, tmp_path):
+    import gzip
+    data = os.urandom(100000) + b"repeat " * 50000
+    src = tmp_path / "data.gz"
+    src.write_bytes(gzip.compress(data))
+    r = subprocess.run(["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--data-binary", f"@{src}",
+                        "-H", "Content-Type: application/octet-stream", "-H", "Content-Encoding: gzip",
+                        f"http://127.0.0.1:{e2b.e2b_port}/files?path={tmp_path}/out.bin"],
+                       capture_output=True, timeout=60)
+    body, _, code = r.stdout.rpartition(b"\n")
+    assert code == b"200", r
+    assert json.loads(body)[0]["path"] == f"{tmp_path}/out.bin"
+    assert (tmp_path / "out.bin").read_bytes() == data
+    # a gzip of a multipart body (the whole body is what Content-Encoding covers)
+    mp = (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" +
+          f"{tmp_path}/mp.txt".encode() + b"\"\r\n\r\nmultipart inside gzip\r\n--B--\r\n")
+    st, got = _gz_post(e2b, "", gzip.compress(mp), "multipart/form-data; boundary=B")
+    assert st == 200 and got[0]["path"] == f"{tmp_path}/mp.txt", got
+    assert (tmp_path / "mp.txt").read_bytes() == b"multipart inside gzip"
+
+
+def test_gzip_upload_rejects(e2b, tmp_path):
+    import gzip
+    good = gzip.compress(b"hello gzip\n" * 100)
+    for name, body, why in [
+        ("magic", b"\x1f\x8c" + good[2:], "magic"),
+        ("crc", good[:-8] + bytes([good[-8] ^ 1]) + good[-7:], "CRC"),
+        ("truncated", good[:len(good) // 2], "trailer"),
+        ("garbage", good + b"junk", "magic"),
+    ]:
+        st, got = _gz_post(e2b, f"{tmp_path}/{name}", body)
+        assert st == 400 and got["code"] == 400 and why in got["message"], (name, got)
+        assert not (tmp_path / name).exists(), name
+    for enc in ["br", "deflate", "compress"]:
+        st, got = _gz_post(e2b, f"{tmp_path}/{enc}", good, enc=enc)
+        assert st == 415 and got["code"] == 415, (enc, got)
+        assert not (tmp_path / enc).exists()
+    st, got = _gz_post(e2b, f"{tmp_path}/identity", b"plain", enc="identity")
+    assert st == 200 and (tmp_path / "identity").read_bytes() == b"plain"
+
+
+def test_gzip_bomb(tmp_path):
+    import gzip
+    a = E2BAgent("--no-auth", "--gzip-limit", "1m", tmp=tmp_path)
+    try:
+        bomb = gzip.compress(b"\0" * (8 << 20))      # 8 MiB of zeros in ~8 KiB
+        st, got = _gz_post(a, f"{tmp_path}/bomb", bomb)
+        assert st == 413 and got["code"] == 413 and "gzip-limit" in got["message"], got
+        assert not (tmp_path / "bomb").exists()
+        fits = gzip.compress(b"\0" * (1 << 20))
+        st, got = _gz_post(a, f"{tmp_path}/fits", fits)
+        assert st == 200 and (tmp_path / "fits").stat().st_size == 1 << 20
+        assert a.e2b("GET", "/health")[0] == 204
+    finally:
+        assert a.stop() == 0
+        assert a.sanitizer_report() is None, a.sanitizer_report()
