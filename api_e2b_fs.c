@@ -136,7 +136,7 @@ int e2b_fs_make_dir(struct e2b_call *k)
     char path[PATH_MAX];
     if (fs_decode(k, &ar, &q, path, NULL) == 0) {
         int created = 0;
-        if (files_mkdir(path, 0755, &created) < 0)
+        if (files_mkdir(path, 0755, NULL, &created) < 0)
             e2b_errno(k, errno == EEXIST ? EINVAL : errno, path);
         else if (!created)
             e2b_error(k, "already_exists", "directory %s already exists", path);
@@ -153,7 +153,7 @@ int e2b_fs_move(struct e2b_call *k)
     struct fs_req q;
     char from[PATH_MAX], to[PATH_MAX];
     if (fs_decode(k, &ar, &q, from, to) == 0) {
-        if (files_move(from, to, 1) < 0)
+        if (files_move(from, to, 1, NULL) < 0)
             e2b_errno(k, errno, from);
         else
             reply_entry(k, to);
@@ -601,7 +601,7 @@ static int open_inplace(struct upload *u)
         *slash = 0;
         int created;
         struct stat st;
-        if (stat(parent, &st) < 0 && files_mkdir(parent, 0755, &created) < 0)
+        if (stat(parent, &st) < 0 && files_mkdir(parent, 0755, NULL, &created) < 0)
             return -1;
     }
     u->fd = open(u->target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
@@ -632,7 +632,7 @@ static void up_begin(struct upload *u, const char *name)
     } else {
         snprintf(u->target, sizeof u->target, "%s", p);
     }
-    if (u->inplace ? open_inplace(u) < 0 : files_writer_open(&u->w, u->target) < 0) {
+    if (u->inplace ? open_inplace(u) < 0 : files_writer_open(&u->w, u->target, NULL) < 0) {
         up_fail(u, 0, errno, u->target);
         return;
     }

@@ -18,6 +18,7 @@
 #include "limits.h"
 #include "log.h"
 #include "multipart.h"
+#include "runas.h"
 #include "util.h"
 
 #define OCTET "application/octet-stream"
@@ -184,6 +185,7 @@ struct fields {
     int base64;                /* encoding */
     int overwrite;             /* -1: not given */
     const char *mode;          /* NULL: not given */
+    const char *user;          /* owner of what is created: a name or a uid; NULL: not given */
     /* checked and converted by fields_check */
     char from_path[PATH_MAX], to_path[PATH_MAX];
     int mode_bits;             /* -1: not given */
@@ -199,15 +201,18 @@ static const struct decode_field write_fields[] = {
       .values = encoding_is_b64 },
     { "overwrite", .type = DECODE_BOOL, .off = FF(overwrite), .def_int = -1 },
     { "mode", .type = DECODE_SCALAR, .off = FF(mode) },
+    { "user", .type = DECODE_SCALAR, .off = FF(user) },
 };
 static const struct decode_field mkdir_fields[] = {
     { "path", .type = DECODE_BYTES, .off = FF(path), .flags = DECODE_REQUIRED },
     { "mode", .type = DECODE_SCALAR, .off = FF(mode) },
+    { "user", .type = DECODE_SCALAR, .off = FF(user) },
 };
 static const struct decode_field move_fields[] = {
     { "from", { "source" }, .type = DECODE_BYTES, .off = FF(path), .flags = DECODE_REQUIRED },
     { "to", { "destination" }, .type = DECODE_BYTES, .off = FF(to), .flags = DECODE_REQUIRED },
     { "overwrite", .type = DECODE_BOOL, .off = FF(overwrite), .def_int = -1 },
+    { "user", .type = DECODE_SCALAR, .off = FF(user) },
 };
 static const struct decode_table write_table = DECODE_TABLE(write_fields);
 static const struct decode_table mkdir_table = DECODE_TABLE(mkdir_fields);
@@ -263,6 +268,43 @@ static int body_open(struct server_request *req, struct server_reply *rep,
         decode_arena_close(ar);
         return -1;
     }
+    return 0;
+}
+
+/* The owner of what a request creates (issue 18's `user`): ?user=, else the body's user,
+ * else --default-user. *owner is NULL (the agent's own uid and gid: nothing to give away)
+ * or u. Checked before anything is created, so a refusal leaves nothing behind. Returns 0,
+ * or -1 after answering: 400 for a user that does not exist, 403 when the agent is not
+ * root and the user is someone else (the kernel would refuse the chown). */
+static int owner_get(const struct api_ctx *c, const struct server_request *req,
+                     struct server_reply *rep, const char *body_user, struct runas_user *u,
+                     const struct runas_user **owner)
+{
+    char q[RUNAS_NAME_MAX], msg[RUNAS_NAME_MAX + 96];
+    int n = http_query_get(req->query, req->query_len, "user", q, sizeof q);
+    const char *who = n >= 0 ? q : body_user ? body_user : c->default_user;
+    *owner = NULL;
+    if (!who)
+        return 0;
+    if (n == -2 || !*who || strlen(who) >= RUNAS_NAME_MAX) {
+        answer_error(req, rep, 400, "INVALID_REQUEST", "user must be a user name or a uid",
+                     NULL);
+        return -1;
+    }
+    if (runas_lookup(who, u) < 0) {
+        snprintf(msg, sizeof msg, "no such user: %s (not in /etc/passwd)", who);
+        answer_error(req, rep, 400, "INVALID_REQUEST", msg, NULL);
+        return -1;
+    }
+    if (u->uid == geteuid() && u->gid == getegid())
+        return 0;
+    if (geteuid() != 0) {
+        snprintf(msg, sizeof msg, "permission denied: the agent is not root and cannot give "
+                 "files to user %s", who);
+        answer_error(req, rep, 403, "PERMISSION_DENIED", msg, NULL);
+        return -1;
+    }
+    *owner = u;
     return 0;
 }
 
@@ -654,7 +696,7 @@ static void answer_written(struct server_reply *rep, const char *path, uint64_t 
 int api_files_write(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
-    (void)c, (void)param, (void)param_len;
+    (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
     if (body_open(req, rep, &write_table, &ar, &f) < 0)
@@ -671,7 +713,11 @@ int api_files_write(const struct api_ctx *c, struct server_request *req, struct 
     }
     struct files_writer w;
     char abs[PATH_MAX];
-    if (files_writer_open(&w, f.from_path) < 0) {
+    struct runas_user u;
+    const struct runas_user *owner;
+    if (owner_get(c, req, rep, f.user, &u, &owner) < 0)
+        goto out;
+    if (files_writer_open(&w, f.from_path, owner) < 0) {
         answer_errno(req, rep, errno, f.from_path);
         goto out;
     }
@@ -707,6 +753,8 @@ struct upload {
     char field[PATH_MAX];      /* the path field's bytes */
     size_t field_len;
     int overwrite, mode;
+    struct runas_user user;    /* the owner (?user=, --default-user) when owner is set */
+    const struct runas_user *owner;
     /* the first failure; the rest of the body is then read and dropped, and the answer
      * given at its end (answering mid-body would race the client's sending) */
     int failed;
@@ -746,7 +794,7 @@ static void upload_file_begin(struct upload *u)
     u->file_seen = 1;
     if (u->open || u->failed)
         return;
-    if (files_writer_open(&u->w, u->have_path ? u->path : NULL) < 0) {
+    if (files_writer_open(&u->w, u->have_path ? u->path : NULL, u->owner) < 0) {
         upload_fail(u, errno, 0, NULL, NULL);
         return;
     }
@@ -867,7 +915,6 @@ static void upload_end(void *ctx, struct server_reply *rep)
 int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
                             struct server_reply *rep, struct server_sink *sink)
 {
-    (void)c;
     struct upload *u = calloc(1, sizeof *u);
     if (!u) {
         answer_errno(req, rep, ENOMEM, NULL);
@@ -884,7 +931,7 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
                      NULL);
         ow = -1;
     }
-    if (ow < 0) {
+    if (ow < 0 || owner_get(c, req, rep, NULL, &u->user, &u->owner) < 0) {
         free(u);
         return SERVER_ANSWERED;
     }
@@ -931,16 +978,18 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
 int api_files_upload(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                      const char *param, size_t param_len)
 {
-    (void)c, (void)param, (void)param_len;
+    (void)param, (void)param_len;
     char path[PATH_MAX];
     if (need_query_path(req, rep, path) < 0)
         return 0;
     int ow = query_bool(req, rep, "overwrite", 1);
-    if (ow < 0)
+    struct runas_user u;
+    const struct runas_user *owner;
+    if (ow < 0 || owner_get(c, req, rep, NULL, &u, &owner) < 0)
         return 0;
     struct files_writer w;
     char abs[PATH_MAX];
-    if (files_writer_open(&w, path) < 0 || files_writer_commit(&w, NULL, -1, ow, abs) < 0) {
+    if (files_writer_open(&w, path, owner) < 0 || files_writer_commit(&w, NULL, -1, ow, abs) < 0) {
         answer_errno(req, rep, errno, path);
         return 0;
     }
@@ -1063,13 +1112,18 @@ int api_files_remove(const struct api_ctx *c, struct server_request *req, struct
 int api_files_mkdir(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                     const char *param, size_t param_len)
 {
-    (void)c, (void)param, (void)param_len;
+    (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
+    struct runas_user u;
+    const struct runas_user *owner;
     int created;
     if (body_open(req, rep, &mkdir_table, &ar, &f) < 0)
         return 0;
-    if (files_mkdir(f.from_path, f.mode_bits >= 0 ? (mode_t)f.mode_bits : 0755, &created) < 0) {
+    if (owner_get(c, req, rep, f.user, &u, &owner) < 0)
+        goto out;
+    mode_t mode = f.mode_bits >= 0 ? (mode_t)f.mode_bits : 0755;
+    if (files_mkdir(f.from_path, mode, owner, &created) < 0) {
         answer_errno(req, rep, errno, f.from_path);
         goto out;
     }
@@ -1086,12 +1140,16 @@ out:
 int api_files_move(const struct api_ctx *c, struct server_request *req, struct server_reply *rep,
                    const char *param, size_t param_len)
 {
-    (void)c, (void)param, (void)param_len;
+    (void)param, (void)param_len;
     struct fields f;
     struct decode_arena ar;
+    struct runas_user u;
+    const struct runas_user *owner;   /* of the parents a move creates; what moves keeps its */
     if (body_open(req, rep, &move_table, &ar, &f) < 0)
         return 0;
-    if (files_move(f.from_path, f.to_path, f.overwrite > 0) < 0) {
+    if (owner_get(c, req, rep, f.user, &u, &owner) < 0)
+        goto out;
+    if (files_move(f.from_path, f.to_path, f.overwrite > 0, owner) < 0) {
         int err = errno;
         /* name the side that failed: a missing source, or the destination */
         answer_errno(req, rep, err, entry_exists(f.from_path) ? f.to_path : f.from_path);

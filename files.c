@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "limits.h"
+#include "runas.h"
 #include "util.h"
 
 /* openat2(2) from linux/openat2.h, spelled out: musl's headers do not carry it. */
@@ -551,8 +552,31 @@ static int mkdir_not_dir(const char *rel)
     return -1;
 }
 
-/* mkdir -p of rel beneath the base. *created when the last one was made here. */
-static int mkdir_rel(const char *rel, mode_t mode, int *created)
+static void tmp_name(char out[64], const char *what);
+static int rename_at(int sdir, const char *s, int ddir, const char *d, int overwrite);
+
+/* One directory, base in pfd. With an owner it is made under a temporary name, chowned,
+ * then renamed into place (never replacing), so nobody sees it with the agent's owner. */
+static int mkdir_one(int pfd, const char *base, mode_t mode, const struct runas_user *owner)
+{
+    if (!owner)
+        return mkdirat(pfd, base, mode);
+    char tmp[64];
+    tmp_name(tmp, "mkdir");
+    if (mkdirat(pfd, tmp, mode) < 0)
+        return -1;
+    if (fchownat(pfd, tmp, owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) == 0 &&
+        rename_at(pfd, tmp, pfd, base, 0) == 0)
+        return 0;
+    int err = errno;
+    unlinkat(pfd, tmp, AT_REMOVEDIR);
+    errno = err;
+    return -1;
+}
+
+/* mkdir -p of rel beneath the base, the directories it makes owned by owner (NULL: the
+ * agent). *created when the last one was made here. */
+static int mkdir_rel(const char *rel, mode_t mode, const struct runas_user *owner, int *created)
 {
     *created = 0;
     int fd = open_rel(rel, O_PATH | O_DIRECTORY, 0);
@@ -582,7 +606,7 @@ static int mkdir_rel(const char *rel, mode_t mode, int *created)
         }
         if (pfd < 0)
             return -1;
-        int rc = mkdirat(pfd, base, mode);
+        int rc = mkdir_one(pfd, base, mode, owner);
         int err = errno;
         close(pfd);
         if (rc < 0 && err != EEXIST) {
@@ -599,14 +623,14 @@ static int mkdir_rel(const char *rel, mode_t mode, int *created)
     return 0;
 }
 
-int files_mkdir(const char *path, mode_t mode, int *created)
+int files_mkdir(const char *path, mode_t mode, const struct runas_user *owner, int *created)
 {
     char abs[PATH_MAX];
     const char *rel;
     *created = 0;
     if (path_resolve(path, abs, &rel) < 0)
         return -1;
-    return mkdir_rel(rel, mode, created);
+    return mkdir_rel(rel, mode, owner, created);
 }
 
 /* ---- remove ---- */
@@ -698,7 +722,8 @@ static int copy_fd(int in, int out)
 }
 
 /* Copies sname in sdir to dname in ddir (which must not exist): files, symlinks and
- * directories, with their permission bits. */
+ * directories, with their permission bits and, where the agent may set it (root), their
+ * owner: a move keeps the owner. */
 static int copy_tree(int sdir, const char *sname, int ddir, const char *dname, int level)
 {
     struct stat st;
@@ -710,7 +735,10 @@ static int copy_tree(int sdir, const char *sname, int ddir, const char *dname, i
         if (n < 0)
             return -1;
         t[n] = 0;
-        return symlinkat(t, ddir, dname);
+        if (symlinkat(t, ddir, dname) < 0)
+            return -1;
+        fchownat(ddir, dname, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);   /* best effort */
+        return 0;
     }
     if (S_ISREG(st.st_mode)) {
         int in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -718,6 +746,9 @@ static int copy_tree(int sdir, const char *sname, int ddir, const char *dname, i
             return -1;
         int out = openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
         int rc = out < 0 ? -1 : copy_fd(in, out);
+        /* best effort owner; chown drops set-id bits, so the mode is set again after it */
+        if (rc == 0 && fchown(out, st.st_uid, st.st_gid) == 0)
+            rc = fchmod(out, st.st_mode & 07777);
         int err = errno;
         if (out >= 0 && close(out) < 0 && rc == 0)
             rc = -1, err = errno;
@@ -735,6 +766,7 @@ static int copy_tree(int sdir, const char *sname, int ddir, const char *dname, i
     }
     if (mkdirat(ddir, dname, st.st_mode & 07777) < 0)
         return -1;
+    fchownat(ddir, dname, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);   /* best effort */
     int sfd = openat(sdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int dfd = openat(ddir, dname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *d = sfd >= 0 && dfd >= 0 ? fdopendir(sfd) : NULL;
@@ -808,14 +840,14 @@ static int move_copy(int sdir, const char *sname, int ddir, const char *dname, i
 
 /* ---- move ---- */
 
-int files_move(const char *from, const char *to, int overwrite)
+int files_move(const char *from, const char *to, int overwrite, const struct runas_user *owner)
 {
     char fabs[PATH_MAX], tabs[PATH_MAX], tdir[PATH_MAX];
     const char *frel, *trel, *fbase, *tbase;
     if (path_resolve(from, fabs, &frel) < 0 || path_resolve(to, tabs, &trel) < 0)
         return -1;
     int created, rc = -1, err;
-    if (path_split(trel, tdir, &tbase) < 0 || mkdir_rel(tdir, 0755, &created) < 0)
+    if (path_split(trel, tdir, &tbase) < 0 || mkdir_rel(tdir, 0755, owner, &created) < 0)
         return -1;
     int sfd = open_parent(frel, &fbase);
     if (sfd < 0)
@@ -873,6 +905,7 @@ static void writer_clear(struct files_writer *w)
     w->tmp[0] = 0;
     w->path[0] = 0;
     w->size = 0;
+    w->chown = 0;
 }
 
 /* The directory a staged upload waits in: the workdir, or the root when the workdir is
@@ -889,16 +922,21 @@ static int open_stage_dir(void)
     return open_rel(".", O_PATH | O_DIRECTORY, 0);
 }
 
-int files_writer_open(struct files_writer *w, const char *path)
+int files_writer_open(struct files_writer *w, const char *path, const struct runas_user *owner)
 {
     writer_clear(w);
+    if (owner) {
+        w->chown = 1;
+        w->uid = owner->uid;
+        w->gid = owner->gid;
+    }
     if (path) {
         char abs[PATH_MAX], dir[PATH_MAX];
         const char *rel, *base;
         int created;
         if (path_resolve(path, abs, &rel) < 0 || path_split(rel, dir, &base) < 0)
             return -1;
-        if (mkdir_rel(dir, 0755, &created) < 0)
+        if (mkdir_rel(dir, 0755, owner, &created) < 0)
             return -1;
         w->dirfd = open_rel(dir, O_PATH | O_DIRECTORY, 0);
         snprintf(w->path, sizeof w->path, "%s", path);
@@ -914,6 +952,11 @@ int files_writer_open(struct files_writer *w, const char *path)
         close(w->dirfd);
         writer_clear(w);
         errno = err;
+        return -1;
+    }
+    /* the owner from the start: the file is never visible under its name with another */
+    if (w->chown && fchown(w->fd, w->uid, w->gid) < 0) {
+        files_writer_abort(w);
         return -1;
     }
     return 0;
@@ -977,7 +1020,8 @@ int files_writer_commit(struct files_writer *w, const char *path, int mode, int 
     if (abs_out)
         memcpy(abs_out, abs, strlen(abs) + 1);
     int created;
-    if (mkdir_rel(dir, 0755, &created) < 0)
+    struct runas_user who = { .uid = w->uid, .gid = w->gid };
+    if (mkdir_rel(dir, 0755, w->chown ? &who : NULL, &created) < 0)
         goto fail;
     ddir = open_rel(dir, O_PATH | O_DIRECTORY, 0);
     if (ddir < 0)
@@ -1005,6 +1049,8 @@ int files_writer_commit(struct files_writer *w, const char *path, int mode, int 
         int in = openat(w->dirfd, w->tmp, O_RDONLY | O_CLOEXEC);
         int out = in < 0 ? -1 : openat(ddir, tmp2, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, m);
         rc = out < 0 ? -1 : copy_fd(in, out);
+        if (rc == 0 && w->chown && fchown(out, w->uid, w->gid) < 0)
+            rc = -1;
         if (out >= 0 && fchmod(out, m) < 0)
             rc = -1;
         err = errno;

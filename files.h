@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+struct runas_user;   /* runas.h: who owns what a call creates; NULL is the agent itself */
+
 enum files_type { FILES_FILE, FILES_DIR, FILES_SYMLINK, FILES_OTHER };
 
 /* FILES_NO_OPENAT2: use the O_NOFOLLOW walk even where openat2 exists (tests). */
@@ -67,14 +69,17 @@ typedef int files_list_fn(void *ctx, const struct files_entry *e);
 long files_list(const char *path, int depth, size_t max, files_list_fn *fn, void *ctx,
                 int *truncated, char *abs);
 
-/* mkdir -p with mode for the directories it creates. *created: 0 when it existed.
- * A file (or anything not a directory) at path is EEXIST. Returns 0 or -1. */
-int files_mkdir(const char *path, mode_t mode, int *created);
+/* mkdir -p with mode for the directories it creates, owned by owner (its uid and gid; NULL:
+ * the agent's). Each appears under its name already owned (made under a temporary name,
+ * chowned, renamed). *created: 0 when it existed. A file (or anything not a directory) at
+ * path is EEXIST. Returns 0 or -1 (EPERM: the agent may not give files away). */
+int files_mkdir(const char *path, mode_t mode, const struct runas_user *owner, int *created);
 
-/* Renames from to to (parents of to created). Across filesystems: copies (files,
- * directories, symlinks), then removes the source. overwrite 0: EEXIST when to exists.
- * Returns 0 or -1. */
-int files_move(const char *from, const char *to, int overwrite);
+/* Renames from to to (parents of to created, owned by owner as files_mkdir does). What
+ * moves keeps its owner. Across filesystems: copies (files, directories, symlinks, with
+ * their owners where the agent may set them), then removes the source. overwrite 0:
+ * EEXIST when to exists. Returns 0 or -1. */
+int files_move(const char *from, const char *to, int overwrite, const struct runas_user *owner);
 
 /* Removes path (a symlink itself, never its target); a directory needs recursive
  * (else ENOTEMPTY unless empty). Returns 0 or -1. */
@@ -93,11 +98,16 @@ struct files_writer {
     char tmp[64];              /* its name in dirfd */
     char path[PATH_MAX];       /* the target, when known at open */
     uint64_t size;             /* bytes written */
+    int chown;                 /* an owner was given: uid, gid */
+    uid_t uid;
+    gid_t gid;
 };
 /* Opens a writer for path (parents created), or, with path NULL, a staging file in the
  * workdir (the files root when the workdir is outside it) for a target named later.
- * Returns 0 or -1 (w then holds nothing). */
-int files_writer_open(struct files_writer *w, const char *path);
+ * owner (NULL: the agent) owns the file and the parents this writer creates, at open and
+ * commit alike: the temporary file is chowned as it is made, before any rename shows it.
+ * Returns 0 or -1 (w then holds nothing; EPERM: the agent may not give files away). */
+int files_writer_open(struct files_writer *w, const char *path, const struct runas_user *owner);
 /* Appends n bytes. Returns 0 or -1 (ENOSPC...); after -1 only abort is useful. */
 int files_writer_write(struct files_writer *w, const void *p, size_t n);
 /* Publishes the file as path (NULL: the path given at open), with mode (-1: the replaced

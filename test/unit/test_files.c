@@ -2,6 +2,7 @@
  * against "..", absolute and relative symlinks out of the root; atomic writers that leave
  * nothing behind; mkdir -p; removes that refuse the root; listing order and bounds. */
 #include "files.h"
+#include "runas.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -69,10 +70,10 @@ static void escapes(const char *mode)
     /* writes and mkdir through an escaping link create nothing outside */
     struct files_writer w;
     snprintf(p, sizeof p, "%s/abs/new", root);
-    CHECK(files_writer_open(&w, p) < 0 && errno == EXDEV, "%s: writer via abs link", mode);
+    CHECK(files_writer_open(&w, p, NULL) < 0 && errno == EXDEV, "%s: writer via abs link", mode);
     int created;
     snprintf(p, sizeof p, "%s/abs/d", root);
-    CHECK(files_mkdir(p, 0755, &created) < 0 && errno == EXDEV, "%s: mkdir via abs link", mode);
+    CHECK(files_mkdir(p, 0755, NULL, &created) < 0 && errno == EXDEV, "%s: mkdir via abs link", mode);
     snprintf(p, sizeof p, "%s/abs/secret", root);
     CHECK(files_remove(p, 1) < 0 && errno == EXDEV, "%s: remove via abs link", mode);
     snprintf(p, sizeof p, "%s/new", out);
@@ -92,26 +93,26 @@ static void writer(void)
     char p[PATH_MAX * 2], buf[64];
     struct files_writer w;
     snprintf(p, sizeof p, "%s/w/deep/file", root);
-    CHECK(files_writer_open(&w, p) == 0, "writer open");
+    CHECK(files_writer_open(&w, p, NULL) == 0, "writer open");
     files_writer_write(&w, "half", 4);
     char dir[PATH_MAX * 2];
     snprintf(dir, sizeof dir, "%s/w/deep", root);
     CHECK(tmp_files(dir) == 1, "a temporary file while writing");
     files_writer_abort(&w);
     CHECK(tmp_files(dir) == 0 && access(p, F_OK) < 0, "abort leaves nothing");
-    CHECK(files_writer_open(&w, p) == 0, "writer reopen");
+    CHECK(files_writer_open(&w, p, NULL) == 0, "writer reopen");
     files_writer_write(&w, "whole", 5);
     CHECK(files_writer_commit(&w, NULL, 0640, 1, NULL) == 0, "commit");
     struct stat st;
     CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0640 && st.st_size == 5, "mode and size");
     CHECK(read_all(p, buf, sizeof buf) && !strcmp(buf, "whole"), "content");
-    CHECK(files_writer_open(&w, p) == 0, "writer again");
+    CHECK(files_writer_open(&w, p, NULL) == 0, "writer again");
     files_writer_write(&w, "x", 1);
     CHECK(files_writer_commit(&w, NULL, -1, 0, NULL) < 0 && errno == EEXIST, "no overwrite");
     CHECK(tmp_files(dir) == 0 && read_all(p, buf, sizeof buf) && !strcmp(buf, "whole"),
           "failed commit leaves the old file and no temporary");
     /* staged: the target named at commit */
-    CHECK(files_writer_open(&w, NULL) == 0, "staged open");
+    CHECK(files_writer_open(&w, NULL, NULL) == 0, "staged open");
     files_writer_write(&w, "staged", 6);
     snprintf(p, sizeof p, "%s/w/staged", root);
     CHECK(files_writer_commit(&w, p, -1, 1, NULL) == 0, "staged commit");
@@ -152,6 +153,62 @@ static void listing(void)
     CHECK(!strcmp(perm, "rwsr-xr-x"), "perm %s", perm);
     files_perm_string(01777, perm);
     CHECK(!strcmp(perm, "rwxrwxrwt"), "perm %s", perm);
+}
+
+/* Is path owned by uid:gid? */
+static int owned(const char *path, unsigned uid, unsigned gid)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && st.st_uid == uid && st.st_gid == gid;
+}
+
+/* Does dir hold a leftover temporary name? */
+static int has_tmp(const char *dir)
+{
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q sandbox-agent", dir);
+    return system(cmd) == 0;
+}
+
+/* What the calls create belongs to the owner given (needs root to give files away). */
+static void owners(const char *root)
+{
+    if (geteuid() != 0) {
+        SKIP("owners: not root");
+        return;
+    }
+    struct runas_user nobody = { .uid = 65534, .gid = 65533 };
+    char t[PATH_MAX], d[PATH_MAX];
+    int created;
+    snprintf(t, sizeof t, "%s/own/a/b", root);
+    CHECK(files_mkdir(t, 0755, &nobody, &created) == 0 && created, "owned mkdir -p");
+    CHECK(owned(t, 65534, 65533), "owned mkdir: leaf");
+    snprintf(d, sizeof d, "%s/own/a", root);
+    CHECK(owned(d, 65534, 65533), "owned mkdir: parent");
+    CHECK(!has_tmp(d), "owned mkdir: no temporary left");
+    CHECK(files_mkdir(t, 0755, NULL, &created) == 0 && !created, "owned mkdir again");
+    CHECK(owned(t, 65534, 65533), "mkdir of an existing directory keeps its owner");
+    struct files_writer w;
+    snprintf(t, sizeof t, "%s/own/w/x/f", root);
+    CHECK(files_writer_open(&w, t, &nobody) == 0, "owned writer open");
+    CHECK(files_writer_write(&w, "hi", 2) == 0, "owned writer write");
+    CHECK(files_writer_commit(&w, NULL, 04755, 1, NULL) == 0, "owned writer commit");
+    struct stat st;
+    CHECK(owned(t, 65534, 65533) && stat(t, &st) == 0 && (st.st_mode & 07777) == 04755,
+          "owned file keeps its set-id mode");
+    snprintf(d, sizeof d, "%s/own/w/x", root);
+    CHECK(owned(d, 65534, 65533) && !has_tmp(d), "owned writer: parents, no temporary");
+    CHECK(files_writer_open(&w, NULL, &nobody) == 0, "owned staged open");
+    snprintf(t, sizeof t, "%s/own/s/f", root);
+    CHECK(files_writer_commit(&w, t, -1, 1, NULL) == 0 && owned(t, 65534, 65533),
+          "owned staged commit");
+    snprintf(d, sizeof d, "%s/own/s", root);
+    CHECK(owned(d, 65534, 65533), "owned staged commit: parent");
+    char to[PATH_MAX];
+    snprintf(to, sizeof to, "%s/own/mv/y/f", root);
+    CHECK(files_move(t, to, 0, NULL) == 0 && owned(to, 65534, 65533), "move keeps the owner");
+    snprintf(d, sizeof d, "%s/own/mv/y", root);
+    CHECK(owned(d, 0, 0), "move without owner: parents are the agent's");
 }
 
 int main(void)
@@ -197,12 +254,13 @@ int main(void)
     listing();
     int created;
     snprintf(t, sizeof t, "%s/m/n", root);
-    CHECK(files_mkdir(t, 0700, &created) == 0 && created, "mkdir -p");
-    CHECK(files_mkdir(t, 0700, &created) == 0 && !created, "mkdir again");
+    CHECK(files_mkdir(t, 0700, NULL, &created) == 0 && created, "mkdir -p");
+    CHECK(files_mkdir(t, 0700, NULL, &created) == 0 && !created, "mkdir again");
     snprintf(t, sizeof t, "%s/inside/f/x", root);
-    CHECK(files_mkdir(t, 0700, &created) < 0 && errno == ENOTDIR, "mkdir under a file");
+    CHECK(files_mkdir(t, 0700, NULL, &created) < 0 && errno == ENOTDIR, "mkdir under a file");
     snprintf(t, sizeof t, "%s/inside/f", root);
-    CHECK(files_mkdir(t, 0700, &created) < 0 && errno == EEXIST, "mkdir on a file");
+    CHECK(files_mkdir(t, 0700, NULL, &created) < 0 && errno == EEXIST, "mkdir on a file");
+    owners(root);
     CHECK(files_init(NULL, p, 0) == 0 && !strcmp(files_confinement(), "none"), "no root");
     snprintf(t, sizeof t, "rm -rf '%s'", top);
     if (system(t) != 0)
