@@ -136,7 +136,7 @@ int e2b_fs_make_dir(struct e2b_call *k)
     char path[PATH_MAX];
     if (fs_decode(k, &ar, &q, path, NULL) == 0) {
         int created = 0;
-        if (files_mkdir(path, 0755, NULL, &created) < 0)
+        if (files_mkdir(path, 0755, k->owner, &created) < 0)
             e2b_errno(k, errno == EEXIST ? EINVAL : errno, path);
         else if (!created)
             e2b_error(k, "already_exists", "directory %s already exists", path);
@@ -153,7 +153,7 @@ int e2b_fs_move(struct e2b_call *k)
     struct fs_req q;
     char from[PATH_MAX], to[PATH_MAX];
     if (fs_decode(k, &ar, &q, from, to) == 0) {
-        if (files_move(from, to, 1, NULL) < 0)
+        if (files_move(from, to, 1, k->owner) < 0)
             e2b_errno(k, errno, from);
         else
             reply_entry(k, to);
@@ -554,6 +554,8 @@ struct upload {
     int files;
     int failed, status;        /* the first failure; the rest of the body is dropped */
     char msg[PATH_MAX + 100];
+    const struct runas_user *owner;  /* owns the files and parents made; NULL: the agent */
+    struct runas_user owner_buf;
     struct inflate *gz;        /* Content-Encoding: gzip: the body inflated on the way */
     uint64_t inflated;
 };
@@ -601,12 +603,14 @@ static int open_inplace(struct upload *u)
         *slash = 0;
         int created;
         struct stat st;
-        if (stat(parent, &st) < 0 && files_mkdir(parent, 0755, NULL, &created) < 0)
+        if (stat(parent, &st) < 0 && files_mkdir(parent, 0755, u->owner, &created) < 0)
             return -1;
     }
     u->fd = open(u->target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
     if (u->fd < 0)
         return -1;
+    if (u->owner && fchown(u->fd, u->owner->uid, u->owner->gid) < 0)
+        return -1;   /* up_fail closes it */
     char names[4096];
     ssize_t n = flistxattr(u->fd, names, sizeof names);
     for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1)
@@ -632,7 +636,7 @@ static void up_begin(struct upload *u, const char *name)
     } else {
         snprintf(u->target, sizeof u->target, "%s", p);
     }
-    if (u->inplace ? open_inplace(u) < 0 : files_writer_open(&u->w, u->target, NULL) < 0) {
+    if (u->inplace ? open_inplace(u) < 0 : files_writer_open(&u->w, u->target, u->owner) < 0) {
         up_fail(u, 0, errno, u->target);
         return;
     }
@@ -868,7 +872,7 @@ static int collect_metadata(const struct server_request *req, struct server_repl
 }
 
 int e2b_files_post(struct server_request *req, struct server_reply *rep,
-                   struct server_sink *sink, const char *home)
+                   struct server_sink *sink, const char *home, const struct runas_user *owner)
 {
     const struct http_header *ce = http_find_header(req->http, "content-encoding");
     int gzip = ce && ((ce->value_len == 4 && !strncasecmp(ce->value, "gzip", 4)) ||
@@ -887,6 +891,10 @@ int e2b_files_post(struct server_request *req, struct server_reply *rep,
         return 0;
     }
     snprintf(u->home, sizeof u->home, "%s", home);
+    if (owner) {
+        u->owner_buf = *owner;
+        u->owner = &u->owner_buf;
+    }
     u->fd = -1;
     u->inplace = !strcmp(files_confinement(), "none");
     if (query_path(req, rep, home, u->qpath) < 0 || collect_metadata(req, rep, u) < 0) {

@@ -457,6 +457,10 @@ static void hopx_body(struct buf *b, struct e2b_call *k, const struct start_req 
         json_put_cstr(b, q->process.envs.vals[i]);
     }
     buf_putc(b, '}');
+    if (k->switch_user) {   /* api_proc runs it as the user (runas.h) */
+        json_put_key(b, "user");
+        json_put_cstr(b, k->user);
+    }
     json_put_key(b, "cwd");
     json_put_cstr(b, cwd);
     buf_printf(b, ",\"timeout\":%lld.%03lld", (long long)(t / 1000), (long long)(t % 1000));

@@ -429,3 +429,67 @@ def test_gzip_bomb(tmp_path):
     finally:
         assert a.stop() == 0
         assert a.sanitizer_report() is None, a.sanitizer_report()
+
+
+# ---- the caller's user (Basic auth, ?username=): processes and files as that user ----
+
+def _basic(name):
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:".encode()).decode()}
+
+
+def test_user_switch(e2b, tmp_path):
+    import pwd
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs the agent to run as root")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    shared = "/tmp/e2b-user-" + os.path.basename(str(tmp_path))
+    os.makedirs(shared, mode=0o777, exist_ok=True)
+    os.chmod(shared, 0o777)
+    try:
+        st, msgs, end = e2b.stream("process.Process/Start",
+                                   dict(start_msg("id -u; id -g; echo $USER"), process=dict(
+                                       start_msg("id -u; id -g; echo $USER")["process"], cwd=shared)),
+                                   _basic("nobody"))
+        out = b"".join(base64.b64decode(m["event"]["data"]["stdout"]) for m in msgs if "data" in m["event"])
+        assert out.decode() == f"{nobody.pw_uid}\n{nobody.pw_gid}\nnobody\n", (msgs, end)
+        # files: an upload (raw and gzip) and a made directory belong to the user, parents too
+        st, _, body = e2b.e2b("POST", f"/files?path={shared}/up/a.txt&username=nobody", b"mine",
+                              {"Content-Type": "application/octet-stream"})
+        assert st == 200, body
+        for p in [f"{shared}/up", f"{shared}/up/a.txt"]:
+            s = os.stat(p)
+            assert (s.st_uid, s.st_gid) == (nobody.pw_uid, nobody.pw_gid), p
+        st, r = e2b.unary("filesystem.Filesystem/MakeDir", {"path": f"{shared}/d1/d2"}, _basic("nobody"))
+        assert st == 200, r
+        assert os.stat(f"{shared}/d1/d2").st_uid == nobody.pw_uid
+        assert os.stat(f"{shared}/d1").st_uid == nobody.pw_uid
+        # no user named: the agent's own
+        st, _, body = e2b.e2b("POST", f"/files?path={shared}/root.txt", b"agent's",
+                              {"Content-Type": "application/octet-stream"})
+        assert st == 200 and os.stat(f"{shared}/root.txt").st_uid == os.getuid()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_unknown_user_refused(e2b, tmp_path):
+    # a name that is not in /etc/passwd is refused as envd refuses it; "user" (the SDK's
+    # default, absent on machines not made for E2B) runs as the agent: the SDK suite above
+    st, msgs, end = e2b.stream("process.Process/Start", start_msg("true"), _basic("no-such-user-x"))
+    assert end["error"]["code"] == "unauthenticated" and "no-such-user-x" in end["error"]["message"]
+    st, r = e2b.unary("filesystem.Filesystem/Stat", {"path": "/"}, _basic("no-such-user-x"))
+    assert st == 401 and r["code"] == "unauthenticated"
+    st, _, body = e2b.e2b("POST", f"/files?path={tmp_path}/u&username=no-such-user-x", b"x",
+                          {"Content-Type": "application/octet-stream"})
+    assert st == 401 and json.loads(body)["code"] == 401 and not (tmp_path / "u").exists()
+    st, _, body = e2b.e2b("GET", f"/files?path=/etc/hostname&username=no-such-user-x")
+    assert st == 401
+    import pwd
+    try:
+        pwd.getpwnam("user")
+    except KeyError:
+        st, msgs, end = e2b.stream("process.Process/Start", start_msg("id -u"), _basic("user"))
+        out = b"".join(base64.b64decode(m["event"]["data"]["stdout"]) for m in msgs if "data" in m["event"])
+        assert out.decode() == f"{os.getuid()}\n", (msgs, end)
