@@ -249,8 +249,19 @@ static int step(struct reader *r)
     for (int s = 0; s < 2; s++) {
         const struct proc_ring *ring = s ? &p->err : &p->out;
         uint64_t oldest = ring->total - ring->len;
-        if (r->off[s] < oldest)   /* fell behind what is kept: E2B has no gap message */
+        if (r->off[s] < oldest) {
+            /* fell behind what is kept. E2B's protocol has no gap event (envd holds the
+             * process back instead); the agent never does, so the loss is said in the
+             * stream, on stderr (the terminal for a PTY), rather than kept silent */
+            char note[200];
+            int len = snprintf(note, sizeof note, "\n[sandbox-agent: %llu bytes of %s "
+                               "skipped: this reader fell behind the output the agent keeps "
+                               "(--output-limit)]\n", (unsigned long long)(oldest - r->off[s]),
+                               s ? "stderr" : "stdout");
             r->off[s] = oldest;
+            send_data(r, p->pty ? "pty" : "stderr", note, (size_t)len);
+            return 1;
+        }
         if (r->off[s] >= ring->total)
             continue;
         const char *p1, *p2;

@@ -493,3 +493,39 @@ def test_unknown_user_refused(e2b, tmp_path):
         st, msgs, end = e2b.stream("process.Process/Start", start_msg("id -u"), _basic("user"))
         out = b"".join(base64.b64decode(m["event"]["data"]["stdout"]) for m in msgs if "data" in m["event"])
         assert out.decode() == f"{os.getuid()}\n", (msgs, end)
+
+
+def test_slow_reader_is_told(e2b):
+    # a client that reads nothing while 64 MiB go by falls behind the 1 MiB kept window
+    # (socket buffers hold a few MiB); E2B's protocol has no gap event, so the skip is said
+    # on stderr, and the counts add up
+    total = 64 << 20
+    msg = json.dumps(start_msg(f"head -c {total} /dev/zero; echo done >&2")).encode()
+    body = struct.pack(">BI", 0, len(msg)) + msg
+    s = socket.socket()
+    s.connect(("127.0.0.1", e2b.e2b_port))
+    s.settimeout(60)
+    s.sendall(b"POST /process.Process/Start HTTP/1.1\r\nHost: x\r\nContent-Type: application/connect+json\r\n"
+              b"Connection: close\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    # wait (not reading) until the process is done: HopX's list sees the same record
+    def finished():
+        st, r = e2b.unary("process.Process/List", {})
+        return st == 200 and not any("head -c" in " ".join(p["config"].get("args", []))
+                                     for p in r.get("processes", []))
+    wait_until(finished, "the writer to finish", timeout=60)
+    data = b""
+    while True:
+        c = s.recv(1 << 20)
+        if not c:
+            break
+        data += c
+    s.close()
+    msgs, end = split_envelopes(data.split(b"\r\n\r\n", 1)[1])
+    assert end == {}
+    out = sum(len(base64.b64decode(m["event"]["data"]["stdout"])) for m in msgs
+              if "data" in m["event"] and "stdout" in m["event"]["data"])
+    err = b"".join(base64.b64decode(m["event"]["data"]["stderr"]) for m in msgs
+                   if "data" in m["event"] and "stderr" in m["event"]["data"]).decode()
+    notes = [int(n) for n in re.findall(r"\[sandbox-agent: (\d+) bytes of stdout skipped", err)]
+    assert notes and out + sum(notes) == total, (out, notes, err[:500])
+    assert err.endswith("done\n")
