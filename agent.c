@@ -633,6 +633,7 @@ static void api_ctx_fill(struct agent *a)
     c->start_mono_us = a->start_mono_us;
     c->stopping = &a->stopping;
     c->default_user = a->cfg.default_user;
+    c->gzip_limit = (uint64_t)a->cfg.gzip_limit;
 }
 
 static void hook_settled(const struct proc *p, const struct hook_state *st)
@@ -760,7 +761,6 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    e2b_files_gzip_limit((uint64_t)a.cfg.gzip_limit);
     if (e2b_fd >= 0 && (api_e2b_init(&a.api, a.cfg.e2b_token_file) < 0 ||
                         server_listen_second(e2b_fd, api_e2b_handle, api_e2b_body_hook, NULL) < 0)) {
         fprintf(stderr, "sandbox-agent: E2B listener setup failed\n");

@@ -486,7 +486,7 @@ static int route(struct server_request *req, struct server_reply *rep)
         return e2b_files_get(req, rep, k.home);
     if (is(req, "POST", "/files")) {   /* only without a body (the hook streams the rest) */
         struct server_sink sink;
-        int rc = e2b_files_post(req, rep, &sink, k.home, k.owner);
+        int rc = e2b_files_post(ctx, req, rep, &sink, k.home, k.owner);
         if (rc == SERVER_STREAM) {
             sink.end(sink.ctx, rep);
             return 0;
@@ -553,6 +553,6 @@ int api_e2b_body_hook(void *c, struct server_request *req, struct server_reply *
         e2b_files_error(rep, status, err);
         return SERVER_ANSWERED;
     }
-    int rc = e2b_files_post(req, rep, sink, k.home, k.owner);
+    int rc = e2b_files_post(ctx, req, rep, sink, k.home, k.owner);
     return rc == SERVER_STREAM ? SERVER_STREAM : SERVER_ANSWERED;
 }

@@ -94,12 +94,13 @@ e2b_method_fn e2b_fs_stat, e2b_fs_list_dir, e2b_fs_make_dir, e2b_fs_move, e2b_fs
     e2b_fs_watch_dir, e2b_fs_create_watcher, e2b_fs_get_watcher_events,
     e2b_fs_remove_watcher;
 
-/* GET /files and the POST /files body hook (api_e2b_fs.c). home: the caller's home. */
+/* GET /files and the POST /files body hook (api_e2b_fs.c). home: the caller's home; owner:
+ * who owns what an upload creates (NULL: the agent); a gzip body inflates to at most
+ * c->gzip_limit bytes. */
 int e2b_files_get(struct server_request *req, struct server_reply *rep, const char *home);
-int e2b_files_post(struct server_request *req, struct server_reply *rep,
-                   struct server_sink *sink, const char *home, const struct runas_user *owner);
-/* Bytes a Content-Encoding: gzip upload may inflate to (default LIMIT_GZIP_INFLATED). */
-void e2b_files_gzip_limit(uint64_t bytes);
+int e2b_files_post(const struct api_ctx *c, struct server_request *req,
+                   struct server_reply *rep, struct server_sink *sink, const char *home,
+                   const struct runas_user *owner);
 /* Answers a /files error: {"code": status, "message"}. */
 void e2b_files_error(struct server_reply *rep, int status, const char *msg);
 

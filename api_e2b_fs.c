@@ -557,15 +557,8 @@ struct upload {
     const struct runas_user *owner;  /* owns the files and parents made; NULL: the agent */
     struct runas_user owner_buf;
     struct inflate *gz;        /* Content-Encoding: gzip: the body inflated on the way */
-    uint64_t inflated;
+    uint64_t inflated, gzip_limit;
 };
-
-static uint64_t gzip_limit = LIMIT_GZIP_INFLATED;
-
-void e2b_files_gzip_limit(uint64_t bytes)
-{
-    gzip_limit = bytes;
-}
 
 static void up_fail(struct upload *u, int status, int err, const char *what)
 {
@@ -778,10 +771,10 @@ static void gz_feed(struct upload *u, const char *p, size_t n)
         }
         off += used;
         u->inflated += made;
-        if (u->inflated > gzip_limit) {
+        if (u->inflated > u->gzip_limit) {
             char msg[160];
             snprintf(msg, sizeof msg, "gzip upload inflates past %llu bytes (--gzip-limit)",
-                     (unsigned long long)gzip_limit);
+                     (unsigned long long)u->gzip_limit);
             gz_fail(u, 413, msg);
             return;
         }
@@ -871,8 +864,9 @@ static int collect_metadata(const struct server_request *req, struct server_repl
     return 0;
 }
 
-int e2b_files_post(struct server_request *req, struct server_reply *rep,
-                   struct server_sink *sink, const char *home, const struct runas_user *owner)
+int e2b_files_post(const struct api_ctx *c, struct server_request *req,
+                   struct server_reply *rep, struct server_sink *sink, const char *home,
+                   const struct runas_user *owner)
 {
     const struct http_header *ce = http_find_header(req->http, "content-encoding");
     int gzip = ce && ((ce->value_len == 4 && !strncasecmp(ce->value, "gzip", 4)) ||
@@ -891,6 +885,7 @@ int e2b_files_post(struct server_request *req, struct server_reply *rep,
         return 0;
     }
     snprintf(u->home, sizeof u->home, "%s", home);
+    u->gzip_limit = c->gzip_limit;
     if (owner) {
         u->owner_buf = *owner;
         u->owner = &u->owner_buf;
