@@ -83,6 +83,7 @@ static const struct flag flags[] = {
     { "default-user", FLAG_STR, CFG(default_user), "run processes as this user (name or uid) unless a request names one" },
     { "e2b-listen", FLAG_STR, CFG(e2b_listen), "HOST:PORT to serve E2B's envd protocol on (default off; E2B uses 49983)" },
     { "e2b-token-file", FLAG_STR, CFG(e2b_token_file), "E2B protocol: require this X-Access-Token (default: none)" },
+    { "gzip-limit", FLAG_BYTES, CFG(gzip_limit), "bytes a Content-Encoding: gzip upload may inflate to, else 413 (default 4G)" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -150,6 +151,7 @@ static void config_defaults(struct config *cfg)
         .python_sessions = LIMIT_PY_SESSIONS,
         .python_idle_s = LIMIT_PY_IDLE_S,
         .terminal_keep_s = LIMIT_TERM_KEEP_S,
+        .gzip_limit = LIMIT_GZIP_INFLATED,
     };
 }
 
@@ -631,6 +633,7 @@ static void api_ctx_fill(struct agent *a)
     c->start_mono_us = a->start_mono_us;
     c->stopping = &a->stopping;
     c->default_user = a->cfg.default_user;
+    c->gzip_limit = (uint64_t)a->cfg.gzip_limit;
 }
 
 static void hook_settled(const struct proc *p, const struct hook_state *st)

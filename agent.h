@@ -40,6 +40,7 @@ struct config {
     const char *default_user;  /* --default-user: runs without `user` run as it; NULL: root */
     const char *e2b_listen;    /* --e2b-listen: E2B's envd protocol there; NULL: off */
     const char *e2b_token_file;/* --e2b-token-file: the X-Access-Token it wants */
+    long gzip_limit;           /* --gzip-limit: bytes a gzip upload may inflate to */
 };
 
 struct agent {

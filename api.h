@@ -32,6 +32,7 @@ struct api_ctx {
     int64_t start_mono_us;          /* the same, monotonic */
     const int *stopping;            /* nonzero once SIGTERM/SIGINT began the shutdown */
     const char *default_user;       /* process control: runs without `user` run as it; NULL */
+    uint64_t gzip_limit;            /* --gzip-limit: bytes a gzip upload may inflate to */
 };
 
 /* A route handler: answers rep (status + body), or returns SERVER_PARKED to answer later

@@ -14,6 +14,8 @@
 #include "decode.h"
 #include "json.h"
 #include "limits.h"
+#include "log.h"
+#include "runas.h"
 #include "util.h"
 #include "wsconn.h"
 
@@ -367,13 +369,27 @@ static int token_ok(const struct server_request *req)
     return d == 0;
 }
 
-/* The user from "Authorization: Basic base64(user:)" (or ?username= for /files), else the
- * agent's own; its home: for the agent's own user the agent's $HOME, else /etc/passwd's,
- * else the workdir. Processes run as
- * the agent's user whatever the name (the home, USER and LOGNAME follow the name). */
-static void caller(const struct server_request *req, char *user, size_t ucap, char *home)
+/* E2B's SDK names this user on every call unless told otherwise (envd's images have it). */
+#define E2B_SDK_USER "user"
+
+/* Who calls: the user from "Authorization: Basic base64(user:)" (or ?username= for /files),
+ * else the agent's own. A user in /etc/passwd with another uid is switched to: processes run
+ * as it (api_proc's `user`, through the exec shim) and what files calls create is its own
+ * (k->owner); that needs an agent running as root, else permission_denied. The agent's own
+ * uid, or the SDK's default name "user" where /etc/passwd has no such user (an image not
+ * made for E2B: said once in the log), run as the agent. Any other unknown name is refused
+ * as envd refuses it (unauthenticated). The home: for the agent's own user the agent's
+ * $HOME, else the user's from /etc/passwd, else the workdir; HOME, USER and LOGNAME follow
+ * the name. Returns 0, or -1 with a message in err (and *status the /files status). */
+static int caller(const struct server_request *req, struct e2b_call *k, char *err,
+                  size_t ecap, int *status)
 {
+    static int said_default;
+    char *user = k->user;
+    size_t ucap = sizeof k->user;
     user[0] = 0;
+    k->owner = NULL;
+    k->switch_user = 0;
     const struct http_header *h = http_find_header(req->http, "authorization");
     if (h && h->value_len > 6 && !strncasecmp(h->value, "Basic ", 6) && h->value_len < 200) {
         char tmp[200];
@@ -395,21 +411,46 @@ static void caller(const struct server_request *req, char *user, size_t ucap, ch
         if (http_query_get(req->query, req->query_len, "username", v, sizeof v) > 0)
             snprintf(user, ucap, "%s", v);
     }
-    struct passwd *pw = user[0] ? getpwnam(user) : getpwuid(getuid());
-    int own = !user[0] || (pw && pw->pw_uid == getuid());
-    if (pw && !user[0])
-        snprintf(user, ucap, "%s", pw->pw_name);
+    int own = 1;
+    const char *pw_home = NULL;
+    if (user[0]) {
+        if (runas_lookup(user, &k->as) == 0) {
+            pw_home = k->as.home;
+            own = k->as.uid == getuid();
+            if (!own && geteuid() != 0) {
+                snprintf(err, ecap, "the agent runs as uid %u and cannot act as user '%s' "
+                         "(run it as root to switch users)", (unsigned)getuid(), user);
+                *status = 403;
+                return -1;
+            }
+            if (!own) {
+                k->owner = &k->as;
+                k->switch_user = 1;
+            }
+        } else if (!strcmp(user, E2B_SDK_USER)) {
+            if (!said_default++)
+                log_line("level=info msg=\"e2b: no user '%s' in /etc/passwd: calls naming it "
+                         "run as the agent's own user (uid %u)\"", user, (unsigned)getuid());
+        } else {
+            snprintf(err, ecap, "invalid username: '%s' is not in /etc/passwd", user);
+            *status = 401;
+            return -1;
+        }
+    } else {
+        struct passwd *pw = getpwuid(getuid());
+        snprintf(user, ucap, "%s", pw ? pw->pw_name : "root");
+        pw_home = pw && pw->pw_dir ? pw->pw_dir : NULL;
+    }
     /* the agent's own user: the agent's $HOME first (what it was started with) */
     const char *hd = own ? getenv("HOME") : NULL;
     if (!hd || !*hd || access(hd, X_OK) != 0)
-        hd = pw && pw->pw_dir && pw->pw_dir[0] ? pw->pw_dir : NULL;
+        hd = pw_home && pw_home[0] ? pw_home : NULL;
     if (!hd || access(hd, X_OK) != 0)
         hd = getenv("HOME");
     if (!hd || !*hd || access(hd, X_OK) != 0)
         hd = ctx->workdir;
-    snprintf(home, PATH_MAX, "%s", hd);
-    if (!user[0])
-        snprintf(user, ucap, "%s", "root");
+    snprintf(k->home, PATH_MAX, "%s", hd);
+    return 0;
 }
 
 /* ---- routing ---- */
@@ -434,12 +475,18 @@ static int route(struct server_request *req, struct server_reply *rep)
         }
         return e2b_error(&k, "unauthenticated", "missing or invalid X-Access-Token");
     }
-    caller(req, k.user, sizeof k.user, k.home);
+    char err[200];
+    int status = 401;
+    int refused = caller(req, &k, err, sizeof err, &status) < 0;
+    if (refused && req->path_len == 6 && !memcmp(req->path, "/files", 6)) {
+        e2b_files_error(rep, status, err);
+        return 0;
+    }
     if (is(req, "GET", "/files"))
         return e2b_files_get(req, rep, k.home);
     if (is(req, "POST", "/files")) {   /* only without a body (the hook streams the rest) */
         struct server_sink sink;
-        int rc = e2b_files_post(req, rep, &sink, k.home);
+        int rc = e2b_files_post(ctx, req, rep, &sink, k.home, k.owner);
         if (rc == SERVER_STREAM) {
             sink.end(sink.ctx, rep);
             return 0;
@@ -467,6 +514,8 @@ static int route(struct server_request *req, struct server_reply *rep)
         rep->status = 405;
         return 0;
     }
+    if (refused)   /* now that a stream's error goes in its end-stream envelope */
+        return e2b_error(&k, status == 403 ? "permission_denied" : "unauthenticated", "%s", err);
     k.json = req->body;
     k.json_len = req->body_len;
     if (m->stream) {   /* the request message comes in one envelope */
@@ -497,8 +546,13 @@ int api_e2b_body_hook(void *c, struct server_request *req, struct server_reply *
         e2b_files_error(rep, 401, "invalid access token");
         return SERVER_ANSWERED;
     }
-    char user[64], home[PATH_MAX];
-    caller(req, user, sizeof user, home);
-    int rc = e2b_files_post(req, rep, sink, home);
+    struct e2b_call k = { .c = ctx, .req = req, .rep = rep };
+    char err[200];
+    int status = 401;
+    if (caller(req, &k, err, sizeof err, &status) < 0) {
+        e2b_files_error(rep, status, err);
+        return SERVER_ANSWERED;
+    }
+    int rc = e2b_files_post(ctx, req, rep, sink, k.home, k.owner);
     return rc == SERVER_STREAM ? SERVER_STREAM : SERVER_ANSWERED;
 }

@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "files.h"
+#include "runas.h"
 
 /* Reads the optional access token (token_file NULL: none; a trailing newline dropped).
  * c lives as long as the agent. Returns 0, or -1 after printing why. */
@@ -35,6 +36,9 @@ struct e2b_call {
     int stream;                   /* server-streaming: errors go in an end-stream envelope */
     char user[64];                /* from Authorization: Basic, else the agent's own user */
     char home[PATH_MAX];          /* that user's home (or the workdir when it has none) */
+    int switch_user;              /* processes run as user (api_proc's `user`) */
+    const struct runas_user *owner;  /* owns what files calls create; NULL: the agent */
+    struct runas_user as;         /* the user looked up (owner points here) */
 };
 
 typedef int e2b_method_fn(struct e2b_call *k);
@@ -90,10 +94,13 @@ e2b_method_fn e2b_fs_stat, e2b_fs_list_dir, e2b_fs_make_dir, e2b_fs_move, e2b_fs
     e2b_fs_watch_dir, e2b_fs_create_watcher, e2b_fs_get_watcher_events,
     e2b_fs_remove_watcher;
 
-/* GET /files and the POST /files body hook (api_e2b_fs.c). home: the caller's home. */
+/* GET /files and the POST /files body hook (api_e2b_fs.c). home: the caller's home; owner:
+ * who owns what an upload creates (NULL: the agent); a gzip body inflates to at most
+ * c->gzip_limit bytes. */
 int e2b_files_get(struct server_request *req, struct server_reply *rep, const char *home);
-int e2b_files_post(struct server_request *req, struct server_reply *rep,
-                   struct server_sink *sink, const char *home);
+int e2b_files_post(const struct api_ctx *c, struct server_request *req,
+                   struct server_reply *rep, struct server_sink *sink, const char *home,
+                   const struct runas_user *owner);
 /* Answers a /files error: {"code": status, "message"}. */
 void e2b_files_error(struct server_reply *rep, int status, const char *msg);
 

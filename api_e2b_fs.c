@@ -12,6 +12,7 @@
 
 #include "decode.h"
 #include "http.h"
+#include "inflate.h"
 #include "json.h"
 #include "limits.h"
 #include "multipart.h"
@@ -135,7 +136,7 @@ int e2b_fs_make_dir(struct e2b_call *k)
     char path[PATH_MAX];
     if (fs_decode(k, &ar, &q, path, NULL) == 0) {
         int created = 0;
-        if (files_mkdir(path, 0755, NULL, &created) < 0)
+        if (files_mkdir(path, 0755, k->owner, &created) < 0)
             e2b_errno(k, errno == EEXIST ? EINVAL : errno, path);
         else if (!created)
             e2b_error(k, "already_exists", "directory %s already exists", path);
@@ -152,7 +153,7 @@ int e2b_fs_move(struct e2b_call *k)
     struct fs_req q;
     char from[PATH_MAX], to[PATH_MAX];
     if (fs_decode(k, &ar, &q, from, to) == 0) {
-        if (files_move(from, to, 1, NULL) < 0)
+        if (files_move(from, to, 1, k->owner) < 0)
             e2b_errno(k, errno, from);
         else
             reply_entry(k, to);
@@ -553,6 +554,10 @@ struct upload {
     int files;
     int failed, status;        /* the first failure; the rest of the body is dropped */
     char msg[PATH_MAX + 100];
+    const struct runas_user *owner;  /* owns the files and parents made; NULL: the agent */
+    struct runas_user owner_buf;
+    struct inflate *gz;        /* Content-Encoding: gzip: the body inflated on the way */
+    uint64_t inflated, gzip_limit;
 };
 
 static void up_fail(struct upload *u, int status, int err, const char *what)
@@ -591,12 +596,14 @@ static int open_inplace(struct upload *u)
         *slash = 0;
         int created;
         struct stat st;
-        if (stat(parent, &st) < 0 && files_mkdir(parent, 0755, NULL, &created) < 0)
+        if (stat(parent, &st) < 0 && files_mkdir(parent, 0755, u->owner, &created) < 0)
             return -1;
     }
     u->fd = open(u->target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
     if (u->fd < 0)
         return -1;
+    if (u->owner && fchown(u->fd, u->owner->uid, u->owner->gid) < 0)
+        return -1;   /* up_fail closes it */
     char names[4096];
     ssize_t n = flistxattr(u->fd, names, sizeof names);
     for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1)
@@ -622,7 +629,7 @@ static void up_begin(struct upload *u, const char *name)
     } else {
         snprintf(u->target, sizeof u->target, "%s", p);
     }
-    if (u->inplace ? open_inplace(u) < 0 : files_writer_open(&u->w, u->target, NULL) < 0) {
+    if (u->inplace ? open_inplace(u) < 0 : files_writer_open(&u->w, u->target, u->owner) < 0) {
         up_fail(u, 0, errno, u->target);
         return;
     }
@@ -711,12 +718,12 @@ static void up_write(struct upload *u, const char *p, size_t n)
     }
 }
 
-static size_t up_data(void *ctx, const char *p, size_t n)
+/* The body's bytes (inflated when it was gzip): one file's, or a multipart body's. */
+static void up_body(struct upload *u, const char *p, size_t n)
 {
-    struct upload *u = ctx;
     if (!u->multipart) {
         up_write(u, p, n);
-        return n;
+        return;
     }
     for (size_t i = 0; i < n && !u->mp.done;) {
         struct multipart_event ev;
@@ -738,6 +745,52 @@ static size_t up_data(void *ctx, const char *p, size_t n)
             u->in_file = 0;
         }
     }
+}
+
+/* A gzip upload that fails leaves no file: written in place, the partial one goes. */
+static void gz_fail(struct upload *u, int status, const char *msg)
+{
+    int unlink_inplace = u->inplace && u->open;
+    up_fail(u, status, 0, msg);
+    if (unlink_inplace)
+        unlink(u->target);
+}
+
+/* Inflates p[0..n) (n 0: drains what is pending) into up_body, within gzip_limit. */
+static void gz_feed(struct upload *u, const char *p, size_t n)
+{
+    char out[LIMIT_GZIP_CHUNK];
+    for (size_t off = 0; !u->failed;) {
+        size_t used, made;
+        if (inflate_run(u->gz, p + off, n - off, &used, out, sizeof out, &made) < 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "Content-Encoding: gzip body is not valid gzip: %s",
+                     u->gz->error);
+            gz_fail(u, 400, msg);
+            return;
+        }
+        off += used;
+        u->inflated += made;
+        if (u->inflated > u->gzip_limit) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "gzip upload inflates past %llu bytes (--gzip-limit)",
+                     (unsigned long long)u->gzip_limit);
+            gz_fail(u, 413, msg);
+            return;
+        }
+        up_body(u, out, made);
+        if (off == n && made < sizeof out)
+            return;
+    }
+}
+
+static size_t up_data(void *ctx, const char *p, size_t n)
+{
+    struct upload *u = ctx;
+    if (u->gz)
+        gz_feed(u, p, n);
+    else
+        up_body(u, p, n);
     return n;   /* written synchronously: never busy */
 }
 
@@ -748,6 +801,7 @@ static void up_free(struct upload *u)
     if (u->fd >= 0)
         close(u->fd);
     buf_free(&u->answer);
+    free(u->gz);
     free(u);
 }
 
@@ -759,6 +813,11 @@ static void up_abort(void *ctx)
 static void up_end(void *ctx, struct server_reply *rep)
 {
     struct upload *u = ctx;
+    if (u->gz && !u->failed) {
+        gz_feed(u, "", 0);
+        if (!u->failed && !inflate_done(u->gz))
+            gz_fail(u, 400, "Content-Encoding: gzip body ends before its gzip trailer");
+    }
     if (!u->multipart)
         up_commit(u);
     else if (!u->failed && !u->mp.done)
@@ -805,24 +864,36 @@ static int collect_metadata(const struct server_request *req, struct server_repl
     return 0;
 }
 
-int e2b_files_post(struct server_request *req, struct server_reply *rep,
-                   struct server_sink *sink, const char *home)
+int e2b_files_post(const struct api_ctx *c, struct server_request *req,
+                   struct server_reply *rep, struct server_sink *sink, const char *home,
+                   const struct runas_user *owner)
 {
     const struct http_header *ce = http_find_header(req->http, "content-encoding");
-    if (ce && !(ce->value_len == 8 && !strncasecmp(ce->value, "identity", 8))) {
-        /* no inflater in the agent: refused, never stored compressed */
-        e2b_files_error(rep, 415, "Content-Encoding is not supported: send the bytes as they are");
+    int gzip = ce && ((ce->value_len == 4 && !strncasecmp(ce->value, "gzip", 4)) ||
+                      (ce->value_len == 6 && !strncasecmp(ce->value, "x-gzip", 6)));
+    if (ce && !gzip && !(ce->value_len == 8 && !strncasecmp(ce->value, "identity", 8))) {
+        /* what envd takes: identity and gzip; never stored compressed */
+        e2b_files_error(rep, 415, "Content-Encoding is not supported: send gzip or identity");
         return 0;
     }
     struct upload *u = calloc(1, sizeof *u);
-    if (!u) {
+    if (u && gzip && (u->gz = malloc(sizeof *u->gz)) != NULL)
+        inflate_init(u->gz);
+    if (!u || (gzip && !u->gz)) {
+        free(u);
         e2b_files_error(rep, 507, "out of memory");
         return 0;
     }
     snprintf(u->home, sizeof u->home, "%s", home);
+    u->gzip_limit = c->gzip_limit;
+    if (owner) {
+        u->owner_buf = *owner;
+        u->owner = &u->owner_buf;
+    }
     u->fd = -1;
     u->inplace = !strcmp(files_confinement(), "none");
     if (query_path(req, rep, home, u->qpath) < 0 || collect_metadata(req, rep, u) < 0) {
+        free(u->gz);
         free(u);
         return 0;
     }
@@ -833,11 +904,13 @@ int e2b_files_post(struct server_request *req, struct server_reply *rep,
         u->multipart = 1;
         multipart_init(&u->mp, boundary, (size_t)bl);
     } else if (ct && ct->value_len >= 9 && !strncasecmp(ct->value, "multipart", 9)) {
+        free(u->gz);
         free(u);
         e2b_files_error(rep, 400, "multipart body without a valid boundary");
         return 0;
     } else {
         if (!u->qpath[0]) {
+            free(u->gz);
             free(u);
             e2b_files_error(rep, 400, "a raw upload needs ?path=");
             return 0;

@@ -244,9 +244,19 @@ static int step(struct reader *r)
         return 1;
     }
     struct follow_span o;
-    enum follow_kind k;
-    while ((k = follow_next(&r->f, 0, &o)) == FOLLOW_GAP)
-        ;   /* fell behind what is kept: E2B has no gap message */
+    enum follow_kind k = follow_next(&r->f, 0, &o);
+    if (k == FOLLOW_GAP) {
+        /* fell behind what is kept. E2B's protocol has no gap event (envd holds the
+         * process back instead); the agent never does, so the loss is said in the
+         * stream, on stderr (the terminal for a PTY), rather than kept silent */
+        char note[200];
+        int len = snprintf(note, sizeof note, "\n[sandbox-agent: %llu bytes of %s "
+                           "skipped: this reader fell behind the output the agent keeps "
+                           "(--output-limit)]\n", (unsigned long long)o.gap,
+                           o.stream ? "stderr" : "stdout");
+        send_data(r, p->pty ? "pty" : "stderr", note, (size_t)len);
+        return 1;
+    }
     if (k == FOLLOW_DATA) {
         send_data(r, p->pty ? "pty" : o.stream ? "stderr" : "stdout", o.data, o.n);
         return 1;
@@ -432,6 +442,10 @@ static void hopx_body(struct buf *b, struct e2b_call *k, const struct start_req 
         json_put_cstr(b, q->process.envs.vals[i]);
     }
     buf_putc(b, '}');
+    if (k->switch_user) {   /* api_proc runs it as the user (runas.h) */
+        json_put_key(b, "user");
+        json_put_cstr(b, k->user);
+    }
     json_put_key(b, "cwd");
     json_put_cstr(b, cwd);
     buf_printf(b, ",\"timeout\":%lld.%03lld", (long long)(t / 1000), (long long)(t % 1000));

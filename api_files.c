@@ -14,6 +14,7 @@
 #include "b64.h"
 #include "decode.h"
 #include "files.h"
+#include "inflate.h"
 #include "json.h"
 #include "limits.h"
 #include "log.h"
@@ -792,6 +793,8 @@ struct upload {
     const char *code;
     const char *msg;
     char rid[LIMIT_REQUEST_ID + 1];
+    struct inflate *gz;        /* Content-Encoding: gzip: the body inflated on the way */
+    uint64_t inflated, gzip_limit;
 };
 
 static void upload_fail(struct upload *u, int err, int status, const char *code,
@@ -879,12 +882,12 @@ static void upload_event(struct upload *u, const struct multipart_event *ev)
     }
 }
 
-static size_t upload_data(void *ctx, const char *p, size_t n)
+/* The body's bytes (inflated when it was gzip): the file's, or a multipart body's. */
+static void upload_body(struct upload *u, const char *p, size_t n)
 {
-    struct upload *u = ctx;
     if (!u->multipart) {
         upload_write(u, p, n);
-        return n;
+        return;
     }
     for (size_t i = 0; i < n && !u->mp.done;) {
         struct multipart_event ev;
@@ -898,6 +901,38 @@ static size_t upload_data(void *ctx, const char *p, size_t n)
         upload_event(u, &ev);
         i += (size_t)r;
     }
+}
+
+/* Inflates p[0..n) (n 0: drains what is pending) into upload_body, within gzip_limit. */
+static void upload_inflate(struct upload *u, const char *p, size_t n)
+{
+    char out[LIMIT_GZIP_CHUNK];
+    for (size_t off = 0; !u->failed;) {
+        size_t used, made;
+        if (inflate_run(u->gz, p + off, n - off, &used, out, sizeof out, &made) < 0) {
+            upload_fail(u, 0, 400, "INVALID_REQUEST", u->gz->error);
+            return;
+        }
+        off += used;
+        u->inflated += made;
+        if (u->inflated > u->gzip_limit) {
+            upload_fail(u, 0, 413, "PAYLOAD_TOO_LARGE",
+                        "gzip upload inflates past --gzip-limit bytes");
+            return;
+        }
+        upload_body(u, out, made);
+        if (off == n && made < sizeof out)
+            return;
+    }
+}
+
+static size_t upload_data(void *ctx, const char *p, size_t n)
+{
+    struct upload *u = ctx;
+    if (u->gz)
+        upload_inflate(u, p, n);
+    else
+        upload_body(u, p, n);
     return n;   /* files are written synchronously: never busy */
 }
 
@@ -905,6 +940,7 @@ static void upload_free(struct upload *u)
 {
     if (u->open)
         files_writer_abort(&u->w);
+    free(u->gz);
     free(u);
 }
 
@@ -917,6 +953,11 @@ static void upload_end(void *ctx, struct server_reply *rep)
 {
     struct upload *u = ctx;
     struct server_request req = { .request_id = u->rid };
+    if (u->gz && !u->failed) {
+        upload_inflate(u, "", 0);
+        if (!u->failed && !inflate_done(u->gz))
+            upload_fail(u, 0, 400, "INVALID_REQUEST", "gzip body ends before its gzip trailer");
+    }
     if (!u->failed && u->multipart && !u->mp.done)
         upload_fail(u, 0, 400, "INVALID_REQUEST", "multipart body ended before its closing "
                                                   "boundary");
@@ -951,6 +992,25 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
     }
     snprintf(u->rid, sizeof u->rid, "%s", req->request_id);
     u->mode = -1;
+    u->gzip_limit = c->gzip_limit;
+    /* Content-Encoding covers the whole body: gzip is inflated on the way, identity is the
+     * bytes; anything else is refused rather than stored encoded as if it were the file */
+    const struct http_header *ce = http_find_header(req->http, "content-encoding");
+    int gzip = ce && ((ce->value_len == 4 && !strncasecmp(ce->value, "gzip", 4)) ||
+                      (ce->value_len == 6 && !strncasecmp(ce->value, "x-gzip", 6)));
+    if (ce && !gzip && !(ce->value_len == 8 && !strncasecmp(ce->value, "identity", 8))) {
+        free(u);
+        answer_error(req, rep, 415, "UNSUPPORTED_MEDIA_TYPE",
+                     "Content-Encoding is not supported: send gzip or identity", NULL);
+        return SERVER_ANSWERED;
+    }
+    if (gzip && !(u->gz = malloc(sizeof *u->gz))) {
+        free(u);
+        answer_errno(req, rep, ENOMEM, NULL);
+        return SERVER_ANSWERED;
+    }
+    if (gzip)
+        inflate_init(u->gz);
     int r = query_path(req, rep, "path", u->path);
     int ow = r < 0 ? -1 : query_bool(req, rep, "overwrite", 1);
     char mode[8];
@@ -961,7 +1021,7 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
         ow = -1;
     }
     if (ow < 0 || owner_get(c, req, rep, NULL, &u->user, &u->owner) < 0) {
-        free(u);
+        upload_free(u);
         return SERVER_ANSWERED;
     }
     u->overwrite = ow;
@@ -970,7 +1030,7 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
     char boundary[LIMIT_MULTIPART_BOUNDARY + 1];
     int bl = ct ? multipart_boundary(ct->value, ct->value_len, boundary) : -1;
     if (ct && bl < 0 && ct->value_len >= 10 && !strncasecmp(ct->value, "multipart/", 10)) {
-        free(u);
+        upload_free(u);
         answer_error(req, rep, 400, "INVALID_REQUEST",
                      "multipart uploads need multipart/form-data with a boundary", NULL);
         return SERVER_ANSWERED;
@@ -979,7 +1039,7 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
     if (u->multipart)
         multipart_init(&u->mp, boundary, (size_t)bl);
     else if (!u->have_path) {
-        free(u);
+        upload_free(u);
         answer_error(req, rep, 400, "MISSING_PARAMETER",
                      "path is required (?path=) for a raw upload", NULL);
         return SERVER_ANSWERED;
@@ -987,7 +1047,7 @@ int api_files_upload_stream(const struct api_ctx *c, struct server_request *req,
     /* a known target is checked before any byte is read: refusals come at once */
     if (u->have_path && !u->overwrite && entry_exists(u->path)) {
         answer_errno(req, rep, EEXIST, u->path);
-        free(u);
+        upload_free(u);
         return SERVER_ANSWERED;
     }
     if (u->have_path) {   /* the temporary file beside the target, at once */

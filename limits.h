@@ -183,5 +183,10 @@
 /* Spawning (proc.c) */
 #define LIMIT_STARTS_PER_ROUND 2            /* queued records started per loop round: each spawn
                                              * holds the loop until its child has exec'd (~1 ms) */
+/* gzip uploads (inflate.c; --gzip-limit) */
+#define LIMIT_GZIP_INFLATED    (4ll << 30)  /* bytes one Content-Encoding: gzip upload may
+                                             * inflate to: deflate reaches ~1000:1, so a 4 MiB
+                                             * bomb would otherwise fill 4 GiB of disk; 413 */
+#define LIMIT_GZIP_CHUNK       (16u << 10)  /* inflated bytes per write to the file */
 
 #endif

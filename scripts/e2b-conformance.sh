@@ -144,10 +144,9 @@ ${rows.join("\n")}
 |---|---|---|
 ${fails.join("\n")}
 
-Why, as of the last run: the gzip cases upload with \`Content-Encoding: gzip\`, which the
-agent refuses with 415 (it has no inflater, and never stores compressed bytes as if they
-were the file); "bash command scoped env vars" runs \`sudo\`, which the throwaway root does
-not have (the host has none to bind in). The skipped cases skip themselves in debug mode
+Why, as of the last run: "bash command scoped env vars" runs \`sudo\`, which the throwaway
+root does not have (the host has none to bind in). The gzip upload cases pass since the
+agent inflates \`Content-Encoding: gzip\` bodies (inflate.c). The skipped cases skip themselves in debug mode
 (they need E2B's cloud: sandbox kill, signed URLs).
 `;
 fs.writeFileSync(out, md);

@@ -157,6 +157,23 @@ export async function test_files_several(sbx, work) {
     }
 }
 
+export async function test_files_gzip(sbx, work) {
+    // the SDK compresses with CompressionStream('gzip') and sends Content-Encoding: gzip
+    const text = "gzip upload ".repeat(5000) + "é\n";
+    const info = await sbx.files.write(`${work}/gz/one.txt`, text, { gzip: true });
+    assert.equal(info.path, `${work}/gz/one.txt`);
+    assert.equal(await sbx.files.read(info.path), text);
+    const all = new Uint8Array(70000).map((_, i) => (i * 7919) & 255);
+    await sbx.files.write(`${work}/gz/bytes.bin`, all, { gzip: true });
+    const back = await sbx.files.read(`${work}/gz/bytes.bin`, { format: "bytes", gzip: true });
+    assert.deepEqual(Buffer.from(back), Buffer.from(all));
+    const files = [0, 1, 2].map((i) => ({ path: `${work}/gz/m${i}.txt`, data: `gz content ${i}` }));
+    const infos = await sbx.files.writeFiles(files, { gzip: true });
+    assert.equal(infos.length, 3);
+    for (const f of files)
+        assert.equal(await sbx.files.read(f.path), f.data);
+}
+
 export async function test_files_list_exists_info(sbx, work) {
     await sbx.files.write(`${work}/ls/a.txt`, "aaa");
     await sbx.files.write(`${work}/ls/d/b.txt`, "b");

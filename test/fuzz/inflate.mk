@@ -1,0 +1,2 @@
+FUZZ += inflate
+fuzz_inflate_SRCS := inflate.c

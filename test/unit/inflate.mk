@@ -1,0 +1,2 @@
+UNITS += inflate
+unit_inflate_SRCS := inflate.c
