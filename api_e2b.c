@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,9 +436,16 @@ static int caller(const struct server_request *req, struct e2b_call *k, char *er
             return -1;
         }
     } else {
-        struct passwd *pw = getpwuid(getuid());
-        snprintf(user, ucap, "%s", pw ? pw->pw_name : "root");
-        pw_home = pw && pw->pw_dir ? pw->pw_dir : NULL;
+        /* no user named: the agent's own, read from /etc/passwd like any other (getpwuid
+         * would go through musl's nscd client: a socket connect inside the loop) */
+        char id[24];
+        snprintf(id, sizeof id, "%u", (unsigned)getuid());
+        if (runas_lookup(id, &k->as) == 0) {
+            snprintf(user, ucap, "%s", k->as.name);
+            pw_home = k->as.home;
+        } else {
+            snprintf(user, ucap, "root");
+        }
     }
     /* the agent's own user: the agent's $HOME first (what it was started with) */
     const char *hd = own ? getenv("HOME") : NULL;
